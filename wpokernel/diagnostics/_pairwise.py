@@ -1,0 +1,97 @@
+r"""Input checks and blocked Euclidean distances shared by the diagnostics.
+
+Squared distances come from one matrix product per block,
+
+.. math::
+
+    D_{ij}^2 = \max\bigl(0,\; |a_i|^2 - 2 \langle a_i, b_j \rangle + |b_j|^2\bigr),
+
+so an :math:`(M, N, d)` array of differences is never formed. Rows of ``a`` are processed in
+blocks small enough that the :math:`(m, N)` temporaries fit in the working-memory budget.
+"""
+
+from numbers import Real
+
+import numpy as np
+
+#: Default working-memory budget for one block of pairwise distances, in MiB.
+DEFAULT_WORKING_MEMORY_MB = 256
+
+_BYTES_PER_MB = 2**20
+# A block holds about three (m, N) float64 temporaries: the product, the distances and the
+# copy that np.partition or np.sum makes.
+_BYTES_PER_PAIR = 3 * np.dtype(np.float64).itemsize
+
+
+def check_points(X, name, *, min_rows=1):
+    """Return ``X`` as a finite 2-D float64 array with at least ``min_rows`` rows."""
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Expected {name} to be a numeric array-like, got {exc}.") from None
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected {name} to be a 2-D array of shape (n_points, n_features), "
+            f"got an array of shape {X.shape}."
+        )
+    if X.shape[0] < min_rows:
+        raise ValueError(f"Expected {name} to have at least {min_rows} rows, got {X.shape[0]}.")
+    if X.shape[1] < 1:
+        raise ValueError(f"Expected {name} to have at least 1 feature, got {X.shape[1]}.")
+    n_bad = np.count_nonzero(~np.isfinite(X))
+    if n_bad:
+        raise ValueError(f"Expected finite values in {name}, got {n_bad} NaN or inf entries.")
+    return X
+
+
+def check_same_features(A, name_a, B, name_b):
+    """Raise a ValueError unless ``A`` and ``B`` have the same number of columns."""
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"Expected {name_b} to have the same number of features as {name_a} "
+            f"({A.shape[1]}), got {B.shape[1]}."
+        )
+
+
+def check_working_memory(working_memory):
+    """Return the working-memory budget in bytes, checking that it is a positive number."""
+    if (
+        isinstance(working_memory, bool)
+        or not isinstance(working_memory, Real)
+        or not working_memory > 0
+    ):
+        raise ValueError(
+            f"Expected working_memory to be a positive number of MiB, got {working_memory!r}."
+        )
+    return float(working_memory) * _BYTES_PER_MB
+
+
+def row_blocks(n_rows, n_cols, budget_bytes):
+    """Yield slices of ``range(n_rows)`` whose (rows, n_cols) blocks fit in the budget.
+
+    A block holds at least one row, so a single row wider than the budget still runs.
+    """
+    rows_per_block = max(1, int(budget_bytes // (_BYTES_PER_PAIR * n_cols)))
+    for start in range(0, n_rows, rows_per_block):
+        yield slice(start, min(start + rows_per_block, n_rows))
+
+
+def squared_distances(a_i, b_j, sq_norm_a_i, sq_norm_b_j):
+    r"""Return :math:`\max(0, |a_i|^2 - 2 a_i \cdot b_j + |b_j|^2)`, of shape (m, n)."""
+    D2_ij = a_i @ b_j.T  # (m, n)
+    D2_ij *= -2.0
+    D2_ij += sq_norm_a_i[:, None]
+    D2_ij += sq_norm_b_j[None, :]
+    # Cancellation can push the squared distance of (near-)identical points below zero.
+    np.maximum(D2_ij, 0.0, out=D2_ij)
+    return D2_ij
+
+
+def centered_pair(A, B):
+    """Shift both point sets by the mean of ``B``.
+
+    Distances are unchanged; smaller norms reduce the cancellation error of the
+    matrix-product formula.
+    """
+    center = B.mean(axis=0)
+    return A - center, B - center

@@ -1,0 +1,196 @@
+r"""Nearest-neighbour diagnostics of memorization.
+
+A generated point that copies a training point lies much closer to its nearest training point
+than to the second nearest. The memorization ratio [YCKR2023]_ measures this:
+
+.. math::
+
+    r(x) = \frac{d_1(x)}{d_2(x)}, \qquad
+    d_k(x) = k\text{-th smallest of } \{\, |x - x_j| : j = 1, \dots, N \,\},
+
+and the memorized fraction of a sample set is the share of points with :math:`r(x) < 1/3`.
+For points drawn from a continuous density :math:`p` independently of the training set, the
+training points near :math:`x` look like a Poisson process, which gives
+:math:`P(r < t) \approx t^d` in dimension :math:`d`; copies of training points give
+:math:`r = 0`.
+
+References
+----------
+.. [YCKR2023] T. Yoon, J. Y. Choi, S. Kwon, E. K. Ryu, "Diffusion Probabilistic Models
+   Generalize when They Fail to Memorize", ICML 2023 Workshop on Structured Probabilistic
+   Inference & Generative Modeling.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from wpokernel.diagnostics._pairwise import (
+    DEFAULT_WORKING_MEMORY_MB,
+    centered_pair,
+    check_points,
+    check_same_features,
+    check_working_memory,
+    row_blocks,
+    squared_distances,
+)
+
+__all__ = ["nearest_neighbor_distances", "memorization_ratio"]
+
+#: Ratio below which a point counts as a copy of its nearest training point [YCKR2023].
+DEFAULT_MEMORIZATION_THRESHOLD = 1.0 / 3.0
+
+
+def _check_n_neighbors(n_neighbors, n_train):
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral):
+        raise ValueError(f"Expected n_neighbors to be an int, got {n_neighbors!r}.")
+    if not 1 <= n_neighbors <= n_train:
+        raise ValueError(
+            f"Expected 1 <= n_neighbors <= n_train = {n_train}, got n_neighbors={n_neighbors}."
+        )
+    return int(n_neighbors)
+
+
+def _nearest_indices(D2_ij, k):
+    """Return the column indices of the ``k`` smallest entries of each row, shape (m, k)."""
+    if k < D2_ij.shape[1]:
+        return np.argpartition(D2_ij, k - 1, axis=1)[:, :k]
+    return np.broadcast_to(np.arange(D2_ij.shape[1]), D2_ij.shape)
+
+
+def _exact_distances(x_i, y_j, neighbors_ik):
+    """Return :math:`|x_i - y_{j(i, k)}|` from differences, sorted along k, shape (m, K)."""
+    # The matrix-product formula loses about half the digits of small distances (a copy of a
+    # training point would sit at ~1e-8 instead of 0); it only selects the neighbours.
+    distances_ik = np.empty(neighbors_ik.shape)  # (m, K)
+    for k in range(neighbors_ik.shape[1]):
+        diff_id = x_i - y_j[neighbors_ik[:, k]]  # (m, d)
+        distances_ik[:, k] = np.sqrt(np.einsum("id,id->i", diff_id, diff_id))
+    return np.sort(distances_ik, axis=1)
+
+
+def nearest_neighbor_distances(
+    samples, X_train, n_neighbors=2, *, working_memory=DEFAULT_WORKING_MEMORY_MB
+):
+    r"""Euclidean distances from each sample to its nearest training points.
+
+    .. math::
+
+        D_{ik} = d_k(x_i) = k\text{-th smallest of } \{\, |x_i - y_j| \,\}_{j=1}^{N},
+        \qquad k = 1, \dots, K,
+
+    with :math:`x_i` the samples, :math:`y_j` the training points and :math:`K` =
+    ``n_neighbors``. The neighbours are found from squared distances computed by matrix
+    products, :math:`\max(0, |x_i|^2 - 2 x_i \cdot y_j + |y_j|^2)`, in blocks of samples, so
+    memory stays within ``working_memory`` and no (n, N, d) array is formed; the returned
+    distances are then recomputed from differences, so a copy of a training point is at
+    distance exactly 0.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+        Query points, e.g. generated samples.
+    X_train : array-like of shape (n_train, n_features)
+        Training points.
+    n_neighbors : int, default=2
+        Number :math:`K` of nearest training points, ``1 <= n_neighbors <= n_train``.
+    working_memory : float, default=256
+        Budget in MiB for the temporaries of one block. At least one sample is processed per
+        block, so the budget is exceeded only when one row of ``n_train`` distances is larger.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, n_neighbors)
+        Distances to the nearest training points, sorted increasingly along each row.
+
+    Raises
+    ------
+    ValueError
+        If an input is not a finite 2-D array, the feature counts differ, or
+        ``n_neighbors`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel.diagnostics import nearest_neighbor_distances
+    >>> X_train = np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> nearest_neighbor_distances([[0.0, 0.0]], X_train)
+    array([[0., 5.]])
+    """
+    samples = check_points(samples, "samples")
+    X_train = check_points(X_train, "X_train")
+    check_same_features(samples, "samples", X_train, "X_train")
+    n_neighbors = _check_n_neighbors(n_neighbors, X_train.shape[0])
+    budget_bytes = check_working_memory(working_memory)
+
+    x_i, y_j = centered_pair(samples, X_train)
+    sq_norm_x_i = np.einsum("id,id->i", x_i, x_i)  # (n,)
+    sq_norm_y_j = np.einsum("jd,jd->j", y_j, y_j)  # (N,)
+    distances = np.empty((x_i.shape[0], n_neighbors))  # (n, K)
+    for rows in row_blocks(x_i.shape[0], y_j.shape[0], budget_bytes):
+        D2_ij = squared_distances(x_i[rows], y_j, sq_norm_x_i[rows], sq_norm_y_j)  # (m, N)
+        neighbors_ik = _nearest_indices(D2_ij, n_neighbors)
+        distances[rows] = _exact_distances(x_i[rows], y_j, neighbors_ik)
+    return distances
+
+
+def memorization_ratio(
+    samples,
+    X_train,
+    threshold=DEFAULT_MEMORIZATION_THRESHOLD,
+    *,
+    working_memory=DEFAULT_WORKING_MEMORY_MB,
+):
+    r"""Share of samples that copy a training point, by the nearest-neighbour ratio test.
+
+    .. math::
+
+        r_i = \frac{d_1(x_i)}{d_2(x_i)}, \qquad
+        \mathrm{fraction} = \frac{1}{n} \sum_{i=1}^{n} \mathbf 1[r_i < \tau],
+
+    with :math:`d_k` the distance to the :math:`k`-th nearest training point and
+    :math:`\tau` = ``threshold`` [YCKR2023]_. When :math:`d_2 = 0` (the sample sits on a
+    duplicated training point) :math:`d_1 = 0` as well, and :math:`r_i = 0`: it is a copy.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+        Points to test, e.g. generated samples.
+    X_train : array-like of shape (n_train, n_features)
+        Training points; at least two.
+    threshold : float, default=1/3
+        Ratio :math:`\tau` in (0, 1] below which a sample counts as memorized.
+    working_memory : float, default=256
+        Budget in MiB passed to :func:`nearest_neighbor_distances`.
+
+    Returns
+    -------
+    fraction : float
+        Share of samples with :math:`r_i < \tau`, in [0, 1].
+    ratios : ndarray of shape (n_samples,)
+        The ratios :math:`r_i`, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If an input is not a finite 2-D array, the feature counts differ, ``X_train`` has
+        fewer than two rows, or ``threshold`` is not in (0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel.diagnostics import memorization_ratio
+    >>> X_train = np.random.default_rng(0).normal(size=(100, 2))
+    >>> fraction, ratios = memorization_ratio(X_train[:10], X_train)
+    >>> float(fraction)
+    1.0
+    """
+    X_train = check_points(X_train, "X_train", min_rows=2)
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0 < threshold <= 1:
+        raise ValueError(f"Expected threshold in (0, 1], got {threshold!r}.")
+    distances = nearest_neighbor_distances(
+        samples, X_train, n_neighbors=2, working_memory=working_memory
+    )
+    d1, d2 = distances[:, 0], distances[:, 1]
+    ratios = np.divide(d1, d2, out=np.zeros_like(d1), where=d2 > 0)
+    return float(np.mean(ratios < threshold)), ratios
