@@ -1,0 +1,32 @@
+"""Reduction engine: the only place that touches pairs of (query, center) points.
+
+:func:`mixture_moments` evaluates a Gaussian mixture's log-density and its softmax-weighted
+moments (score, Laplacian, weighted means of per-center values) on NumPy, torch, KeOps or
+CuPy, for the covariance structures of :mod:`wpokernel.reductions.covariance`.
+"""
+
+from ._dispatch import (
+    BACKENDS,
+    DEFAULT_WORKING_MEMORY,
+    MixtureMoments,
+    available_backends,
+    mixture_moments,
+    resolve_backend,
+)
+from ._namespace import get_namespace
+from .covariance import CovarianceStructure, Diagonal, Full, Isotropic, LowRank
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_WORKING_MEMORY",
+    "CovarianceStructure",
+    "Diagonal",
+    "Full",
+    "Isotropic",
+    "LowRank",
+    "MixtureMoments",
+    "available_backends",
+    "get_namespace",
+    "mixture_moments",
+    "resolve_backend",
+]

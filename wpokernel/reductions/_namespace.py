@@ -1,0 +1,173 @@
+"""Array-library adapters: one small namespace per library (NumPy, CuPy, torch).
+
+The blocked reduction engine is written once against this namespace, so NumPy, CuPy and
+torch share one implementation and torch keeps autograd through it. The library is
+inferred from the inputs, as POT's ``get_backend`` and GeomLoss's ``get_library`` do; mixing
+libraries is an error that names the types.
+"""
+
+import numpy as np
+
+__all__ = ["get_namespace", "NumpyNamespace", "TorchNamespace"]
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _cupy_module():
+    # CuPy is optional: it is only imported when an array claims to come from it.
+    import cupy
+
+    return cupy
+
+
+def _library_of(a):
+    """Name of the array library an input belongs to (``None`` for scalars and lists)."""
+    module = type(a).__module__.split(".")[0]
+    if module in ("numpy", "torch", "cupy"):
+        return module
+    return None
+
+
+class NumpyNamespace:
+    """Operations used by the engine, for NumPy and for CuPy (same API)."""
+
+    def __init__(self, module=np):
+        self.xp = module
+        self.name = "numpy" if module is np else "cupy"
+
+    def asarray(self, a, dtype=None, like=None):
+        if dtype is None and like is not None:
+            dtype = like.dtype
+        return self.xp.asarray(a, dtype=dtype)
+
+    def zeros(self, shape, like):
+        return self.xp.zeros(shape, dtype=like.dtype)
+
+    def ones(self, shape, like):
+        return self.xp.ones(shape, dtype=like.dtype)
+
+    def amax(self, a, axis):
+        return self.xp.max(a, axis=axis)
+
+    def sum(self, a, axis):
+        return self.xp.sum(a, axis=axis)
+
+    def concat(self, arrays, axis=0):
+        return self.xp.concatenate(arrays, axis=axis)
+
+    def cholesky(self, a):
+        return self.xp.linalg.cholesky(a)
+
+    def inv(self, a):
+        return self.xp.linalg.inv(a)
+
+    def to_numpy(self, a):
+        return a if self.xp is np else self.xp.asnumpy(a)
+
+    def from_numpy(self, a, like):
+        return self.xp.asarray(a, dtype=like.dtype)
+
+    def swap_last(self, a):
+        return self.xp.swapaxes(a, -1, -2)
+
+    def diagonal(self, a):
+        return self.xp.diagonal(a, axis1=-2, axis2=-1)
+
+    def einsum(self, subscripts, *operands):
+        # NumPy's einsum only dispatches to BLAS when asked to optimize.
+        if self.xp is np:
+            return np.einsum(subscripts, *operands, optimize=True)
+        return self.xp.einsum(subscripts, *operands)
+
+    def __getattr__(self, name):
+        # exp, log, sqrt, maximum, einsum, where, ... have the same name and signature.
+        return getattr(self.xp, name)
+
+
+class TorchNamespace:
+    """Operations used by the engine, for torch tensors (CPU or CUDA, differentiable)."""
+
+    name = "torch"
+
+    def __init__(self):
+        self.xp = _torch()
+
+    def asarray(self, a, dtype=None, like=None):
+        torch = self.xp
+        if like is not None:
+            return torch.as_tensor(a, dtype=dtype or like.dtype, device=like.device)
+        if isinstance(a, np.ndarray) and dtype is None:
+            return torch.from_numpy(a)
+        return torch.as_tensor(a, dtype=dtype)
+
+    def zeros(self, shape, like):
+        return self.xp.zeros(shape, dtype=like.dtype, device=like.device)
+
+    def ones(self, shape, like):
+        return self.xp.ones(shape, dtype=like.dtype, device=like.device)
+
+    def amax(self, a, axis):
+        return self.xp.amax(a, dim=axis)
+
+    def sum(self, a, axis):
+        return self.xp.sum(a, dim=axis)
+
+    def concat(self, arrays, axis=0):
+        return self.xp.cat(arrays, dim=axis)
+
+    def cholesky(self, a):
+        return self.xp.linalg.cholesky(a)
+
+    def inv(self, a):
+        return self.xp.linalg.inv(a)
+
+    def to_numpy(self, a):
+        return a.detach().cpu().numpy()
+
+    def from_numpy(self, a, like):
+        return self.xp.as_tensor(a, dtype=like.dtype, device=like.device)
+
+    def swap_last(self, a):
+        return a.transpose(-1, -2)
+
+    def diagonal(self, a):
+        return self.xp.diagonal(a, dim1=-2, dim2=-1)
+
+    def __getattr__(self, name):
+        return getattr(self.xp, name)
+
+
+def namespace_for(library):
+    """Namespace object for a library name ``"numpy"``, ``"cupy"`` or ``"torch"``."""
+    if library == "numpy":
+        return NumpyNamespace(np)
+    if library == "cupy":
+        return NumpyNamespace(_cupy_module())
+    if library == "torch":
+        return TorchNamespace()
+    raise ValueError(f"Expected 'numpy', 'cupy' or 'torch', got {library!r}.")
+
+
+def get_namespace(*arrays):
+    """Infer the array library shared by ``arrays``.
+
+    Scalars, lists and ``None`` are neutral. Arrays from two libraries raise a ``TypeError``
+    that names both types. Inputs with no array default to NumPy.
+    """
+    libraries = {}
+    for a in arrays:
+        library = _library_of(a)
+        if library is not None:
+            libraries.setdefault(library, type(a).__name__)
+    if len(libraries) > 1:
+        found = ", ".join(f"{lib}.{name}" for lib, name in libraries.items())
+        raise TypeError(
+            f"Expected all arrays from one library, got a mix of {found}. "
+            "Convert them to one library first."
+        )
+    library = next(iter(libraries), "numpy")
+    return namespace_for(library)
