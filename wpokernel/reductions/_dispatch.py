@@ -33,8 +33,9 @@ _VALID_BACKENDS = ("auto", "numpy", "torch", "keops", "cupy")
 # KeOps keeps a (query, center) pair's whole formula in registers: a clear win for small
 # dimensions, while for large d the BLAS matrix products of the blocked engine win.
 KEOPS_MAX_DIM = 32
-# Below about 2000 x 2000 pairs the KeOps call overhead outweighs its streaming advantage.
-KEOPS_MIN_PAIRS = 2000 * 2000
+# Below about 500 x 500 pairs the KeOps call overhead outweighs its streaming advantage
+# (measured: at 1000 x 1000, d = 2, KeOps CPU 16 ms vs blocked NumPy 39 ms per score call).
+KEOPS_MIN_PAIRS = 500 * 500
 DEFAULT_WORKING_MEMORY = 256  # MiB
 
 

@@ -1,0 +1,88 @@
+"""Hyper-parameter constraints, checked in ``fit`` against one table per estimator.
+
+A constraint is a callable ``check(name, value)`` that returns nothing and raises a
+``TypeError`` or ``ValueError`` whose message says "Expected ..., got ...". Estimators
+declare ``_parameter_constraints = {name: constraint}``; subclasses merge their parent's
+table. (scikit-learn's own table machinery is private API, so it is not used here.)
+"""
+
+import math
+import numbers
+
+__all__ = [
+    "boolean",
+    "nonnegative_real",
+    "one_of",
+    "positive_int",
+    "positive_real",
+    "real_or_option",
+    "validate_params",
+]
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _real(name, value):
+    if not _is_real(value):
+        raise TypeError(f"Expected a real number for {name}, got {type(value).__name__} {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"Expected a finite {name}, got {value}.")
+
+
+def positive_real(name, value):
+    """``value`` is a finite real number > 0."""
+    _real(name, value)
+    if value <= 0:
+        raise ValueError(f"Expected {name} > 0, got {value}.")
+
+
+def nonnegative_real(name, value):
+    """``value`` is a finite real number >= 0."""
+    _real(name, value)
+    if value < 0:
+        raise ValueError(f"Expected {name} >= 0, got {value}.")
+
+
+def positive_int(name, value):
+    """``value`` is an integer >= 1."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"Expected an integer for {name}, got {type(value).__name__} {value!r}.")
+    if value < 1:
+        raise ValueError(f"Expected {name} >= 1, got {value}.")
+
+
+def boolean(name, value):
+    """``value`` is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"Expected a bool for {name}, got {type(value).__name__} {value!r}.")
+
+
+def one_of(*options):
+    """Constraint: ``value`` is one of ``options``."""
+
+    def check(name, value):
+        if not isinstance(value, str) or value not in options:
+            raise ValueError(f"Expected {name} in {options}, got {value!r}.")
+
+    return check
+
+
+def real_or_option(real_check, *options):
+    """Constraint: a real number passing ``real_check``, or one of the string ``options``."""
+
+    def check(name, value):
+        if isinstance(value, str):
+            one_of(*options)(name, value)
+        else:
+            real_check(name, value)
+
+    return check
+
+
+def validate_params(estimator):
+    """Check every parameter of ``estimator`` against its ``_parameter_constraints``."""
+    constraints = estimator._parameter_constraints
+    for name, value in estimator.get_params(deep=False).items():
+        constraints[name](name, value)

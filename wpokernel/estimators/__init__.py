@@ -1,0 +1,5 @@
+"""Estimators: thin scikit-learn adapters that build a mixture field and hand it to the dynamics."""
+
+from .empirical import EmpiricalScore
+
+__all__ = ["EmpiricalScore"]
