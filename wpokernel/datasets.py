@@ -185,9 +185,9 @@ def make_toy(name, n_samples=1000, *, noise=0.0, random_state=None):
 
     Parameters
     ----------
-    name : {"swissroll", "circles", "rings", "moons", "8gaussians", "pinwheel", \
-"2spirals", "checkerboard"}
-        Which toy distribution to draw from.
+    name : str
+        Which toy distribution to draw from, one of :data:`TOY_NAMES`: "swissroll",
+        "circles", "rings", "moons", "8gaussians", "pinwheel", "2spirals", "checkerboard".
     n_samples : int, default=1000
         Number of points, a positive int.
     noise : float, default=0.0
