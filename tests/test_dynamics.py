@@ -1,0 +1,75 @@
+"""Schedules and integrators against the exact Gaussian heat flow.
+
+For a single Gaussian terminal density N(m, c I), eta(., s) = N(m, (c + beta^2 s) I) in closed
+form, so the reverse SDE and the probability-flow ODE started from eta(., T) must end at
+eta(., eps).
+"""
+
+import numpy as np
+import pytest
+
+from wpokernel import GaussianMixtureField, HeatSchedule
+from wpokernel.integrators import probability_flow_ode, reverse_sde
+from wpokernel.reductions import Isotropic
+
+BETA, T, EPS, C = 1.5, 2.0, 0.01, 0.2
+MEAN = np.array([1.0, -2.0])
+
+
+def _gaussian_field():
+    return GaussianMixtureField(MEAN[None, :], Isotropic(C), beta=BETA)
+
+
+def test_noise_grid():
+    grid = HeatSchedule(BETA, T).noise_grid(10, EPS)
+    assert grid[0] == T and grid[-1] == pytest.approx(EPS) and grid.shape == (11,)
+    np.testing.assert_allclose(grid[1:] / grid[:-1], (EPS / T) ** 0.1)
+    np.testing.assert_allclose(HeatSchedule(BETA, T).noise_grid(4, 0.0, "linear"), np.linspace(T, 0, 5))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_steps": 0, "eps": EPS}, "positive integer n_steps"),
+    ({"n_steps": 5, "eps": T}, "eps < T"),
+    ({"n_steps": 5, "eps": 0.0}, "eps > 0 for a geometric grid"),
+    ({"n_steps": 5, "eps": EPS, "spacing": "cosine"}, "spacing in"),
+])
+def test_noise_grid_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HeatSchedule(BETA, T).noise_grid(**kwargs)
+
+
+def test_schedule_errors():
+    with pytest.raises(ValueError, match="beta > 0"):
+        HeatSchedule(beta=0.0)
+    with pytest.raises(TypeError, match="T"):
+        HeatSchedule(T="1")
+
+
+@pytest.mark.parametrize("method", ["sde", "ode"])
+def test_integrators_reach_the_exact_marginal(method):
+    field = _gaussian_field()
+    n = 20_000
+    x_T = field.sample(n, noise=T, random_state=0)
+    grid = HeatSchedule(BETA, T).noise_grid(400, EPS)
+    if method == "sde":
+        x = reverse_sde(field.score, x_T, grid, BETA, random_state=1)
+    else:
+        x = probability_flow_ode(field.score, x_T, grid, BETA)
+    var = C + BETA**2 * EPS
+    # Sampling error of the mean is sqrt(var / n); of the variance, var * sqrt(2 / n).
+    np.testing.assert_allclose(x.mean(0), MEAN, atol=5 * np.sqrt(var / n))
+    np.testing.assert_allclose(x.var(0), var, atol=5 * var * np.sqrt(2 / n))
+
+
+def test_ode_is_deterministic_map_of_the_exact_flow():
+    # For a Gaussian the probability-flow map is x -> m + sqrt(v(eps) / v(T)) (x - m).
+    field = _gaussian_field()
+    x_T = field.sample(5, noise=T, random_state=0)
+    x = probability_flow_ode(field.score, x_T, HeatSchedule(BETA, T).noise_grid(2000, EPS), BETA)
+    ratio = np.sqrt((C + BETA**2 * EPS) / (C + BETA**2 * T))
+    np.testing.assert_allclose(x, MEAN + ratio * (x_T - MEAN), rtol=1e-5)
+
+
+def test_grid_must_decrease():
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        reverse_sde(lambda x, s: x, np.zeros((1, 1)), [0.1, 0.2], 1.0)
