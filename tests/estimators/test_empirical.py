@@ -1,0 +1,183 @@
+"""EmpiricalScore: scikit-learn contract, memorization, the KDE equivalence, bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.stats import gaussian_kde, ks_2samp
+from sklearn.exceptions import NotFittedError
+from sklearn.neighbors import KernelDensity
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from _stats import energy_permutation_pvalue
+from wpokernel import EmpiricalScore
+from wpokernel.datasets import make_toy
+from wpokernel.diagnostics import memorization_ratio, nearest_neighbor_distances
+
+
+@parametrize_with_checks([EmpiricalScore(), EmpiricalScore(bandwidth="scott", backend="numpy")])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    return make_toy("2spirals", 300, random_state=0), make_toy("2spirals", 300, random_state=1)
+
+
+def test_unsmoothed_reverse_sde_memorizes(spirals):
+    X, X_test = spirals
+    model = EmpiricalScore(progress=False).fit(X)
+    samples = model.sample(300, random_state=0, method="sde")
+    fraction, _ = memorization_ratio(samples, X)
+    test_fraction, _ = memorization_ratio(X_test, X)
+    assert fraction > 0.9
+    assert test_fraction < 0.5  # fresh data is not near-copies, so the criterion discriminates
+
+
+def test_stopping_at_eps_samples_the_gaussian_kde(spirals):
+    # Few training points, so that the KDE's bumps (and so its bandwidth) are visible.
+    X = spirals[0][:60]
+    eps, beta = 0.02, 1.0
+    model = EmpiricalScore(beta=beta, eps=eps, progress=False).fit(X)
+    samples = model.sample(600, random_state=0, method="sde")
+    kde = KernelDensity(bandwidth=beta * np.sqrt(eps)).fit(X).sample(600, random_state=1)
+    wide = KernelDensity(bandwidth=1.5 * beta * np.sqrt(eps)).fit(X).sample(600, random_state=1)
+    # Global shape: energy two-sample test. Local scale: distances to the nearest training
+    # point, whose law is set by the bandwidth (KS two-sample test).
+    assert energy_permutation_pvalue(samples, kde) > 0.01
+
+    def gap(a):
+        return nearest_neighbor_distances(a, X, n_neighbors=1)[:, 0]
+
+    assert ks_2samp(gap(samples), gap(kde)).pvalue > 0.01
+    # The local test has power: a KDE 1.5 times as wide is told apart.
+    assert ks_2samp(gap(samples), gap(wide)).pvalue < 0.01
+
+
+@pytest.mark.parametrize("method", ["sde", "ode"])
+def test_samplers_agree_with_exact_sampling(spirals, method):
+    X, _ = spirals
+    model = EmpiricalScore(bandwidth=0.1, progress=False).fit(X)
+    exact = model.sample(500, random_state=0)
+    other = model.sample(500, random_state=1, method=method, n_steps=200)
+    assert energy_permutation_pvalue(exact, other) > 0.01
+
+
+def test_score_samples_is_sklearn_kde(spirals):
+    X, X_test = spirals
+    model = EmpiricalScore(bandwidth=0.2, beta=2.0, eps=0.01).fit(X)
+    kde = KernelDensity(bandwidth=np.sqrt(0.2**2 + 2.0**2 * 0.01)).fit(X)
+    np.testing.assert_allclose(model.score_samples(X_test), kde.score_samples(X_test), rtol=1e-10)
+    assert model.score(X_test) == pytest.approx(np.mean(kde.score_samples(X_test)))
+
+
+def test_score_function_is_gradient_of_log_density(spirals):
+    X, X_test = spirals
+    model = EmpiricalScore(bandwidth=0.3).fit(X)
+    x, h = X_test[:5], 1e-5
+    fd = np.stack([(model.score_samples(x + h * e) - model.score_samples(x - h * e)) / (2 * h)
+                   for e in np.eye(2)], axis=1)
+    np.testing.assert_allclose(model.score_function(x), fd, rtol=1e-6, atol=1e-8)
+    # At noise s the bandwidth grows to sqrt(h^2 + beta^2 s).
+    wide = EmpiricalScore(bandwidth=np.sqrt(0.3**2 + 0.5)).fit(X)
+    np.testing.assert_allclose(model.score_function(x, noise=0.5), wide.score_function(x, noise=0.0), rtol=1e-10)
+
+
+@pytest.mark.parametrize("rule, factor", [("scott", "scotts_factor"), ("silverman", "silverman_factor")])
+def test_bandwidth_rules_match_scipy_factors(spirals, rule, factor):
+    X, _ = spirals
+    model = EmpiricalScore(bandwidth=rule).fit(X)
+    sigma = np.sqrt(np.var(X, axis=0, ddof=1).mean())
+    assert model.bandwidth_ == pytest.approx(sigma * getattr(gaussian_kde(X.T), factor)())
+
+
+def test_sample_weight_is_row_repetition(spirals):
+    X, X_test = spirals
+    weights = np.r_[np.zeros(10), np.full(10, 3.0), np.ones(280)]
+    repeated = np.concatenate([X[10:20]] * 3 + [X[20:]])
+    a = EmpiricalScore(bandwidth="scott").fit(X, sample_weight=weights)
+    b = EmpiricalScore(bandwidth="scott").fit(repeated)
+    assert a.bandwidth_ == pytest.approx(b.bandwidth_)
+    np.testing.assert_allclose(a.score_samples(X_test), b.score_samples(X_test), rtol=1e-10)
+
+
+# ------------------------------------------------------------------ sample contract
+
+def test_sample_contract(spirals):
+    X, _ = spirals
+    model = EmpiricalScore(bandwidth=0.1, progress=False)
+    with pytest.raises(NotFittedError):
+        model.sample(3)
+    model.fit(X)
+    for method in ("exact", "sde", "ode"):
+        a = model.sample(4, random_state=7, method=method, n_steps=20)
+        b = model.sample(4, random_state=7, method=method, n_steps=20)
+        assert a.shape == (4, 2) and a.dtype == np.float64
+        np.testing.assert_array_equal(a, b)
+    assert model.sample().shape == (1, 2)
+    for bad in (0, -1, 2.5, "3", True):
+        with pytest.raises((ValueError, TypeError), match="n_samples"):
+            model.sample(bad)
+    with pytest.raises(ValueError, match="method in"):
+        model.sample(2, method="langevin")
+    with pytest.raises(ValueError, match="eps > 0 for a geometric grid"):
+        model.sample(2, method="sde", eps=0.0)
+
+
+def test_pickle_round_trip(spirals):
+    X, X_test = spirals
+    model = EmpiricalScore(bandwidth="silverman", progress=False).fit(X)
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.score_samples(X_test), model.score_samples(X_test))
+    np.testing.assert_array_equal(loaded.sample(5, random_state=3, method="sde", n_steps=10),
+                                  model.sample(5, random_state=3, method="sde", n_steps=10))
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"bandwidth": -0.1}, ValueError, "bandwidth >= 0"),
+    ({"bandwidth": "wide"}, ValueError, "bandwidth in"),
+    ({"bandwidth": [0.1]}, TypeError, "real number for bandwidth"),
+    ({"beta": 0.0}, ValueError, "beta > 0"),
+    ({"T": -1.0}, ValueError, "T > 0"),
+    ({"eps": np.nan}, ValueError, "finite eps"),
+    ({"eps": 2.0}, ValueError, "eps < T"),
+    ({"n_steps": 0}, ValueError, "n_steps >= 1"),
+    ({"n_steps": 10.0}, TypeError, "integer for n_steps"),
+    ({"backend": "jax"}, ValueError, "backend in"),
+    ({"working_memory": -5}, ValueError, "working_memory > 0"),
+    ({"progress": "yes"}, TypeError, "bool for progress"),
+])
+def test_invalid_hyper_parameters(spirals, params, error, match):
+    X, _ = spirals
+    with pytest.raises(error, match=match):
+        EmpiricalScore(**params).fit(X)
+
+
+def test_invalid_data(spirals):
+    X, _ = spirals
+    with pytest.raises(ValueError, match="NaN"):
+        EmpiricalScore().fit(np.where(X > 1, np.nan, X))
+    with pytest.raises(ValueError, match="infinity"):
+        EmpiricalScore().fit(np.where(X > 1, np.inf, X))
+    with pytest.raises(ValueError, match="2D array"):
+        EmpiricalScore().fit(X[:, 0])
+    with pytest.raises(ValueError, match="0 sample"):
+        EmpiricalScore().fit(X[:0])
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        EmpiricalScore(bandwidth="scott").fit(X[:1])
+    with pytest.raises(ValueError, match="sample_weight"):
+        EmpiricalScore().fit(X, sample_weight=-np.ones(len(X)))
+    model = EmpiricalScore().fit(X)
+    with pytest.raises(ValueError, match="3 features, but EmpiricalScore is expecting 2"):
+        model.score_samples(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="noise >= 0"):
+        model.score_function(X, noise=-1.0)
+
+
+def test_pure_empirical_measure_has_no_density(spirals):
+    X, _ = spirals
+    with pytest.raises(ValueError, match="positive variances"):
+        EmpiricalScore(eps=0.0).fit(X).score_samples(X)
