@@ -15,10 +15,6 @@ which is exact, so the result does not depend on the block sizes. Squared distan
 from matrix products, never from an ``(M, N, d)`` broadcast.
 """
 
-import math
-
-LOG_2PI = math.log(2.0 * math.pi)
-
 # Live (M_b, N_b) arrays per pair of the isotropic and diagonal paths (distances, logits,
 # weights and one product), used to turn the memory budget into block sizes.
 _BASE_FLOATS_PER_PAIR = 6
@@ -40,25 +36,27 @@ def block_sizes(n_queries, n_centers, floats_per_pair, itemsize, working_memory)
     return rows, cols
 
 
-def _block_terms(ns, x_i, z_j, prepared, bias_j, values_j, score, laplacian):
+def _block_terms(ns, x_i, prepared, weights_j, n_columns, score, laplacian, has_values):
     """Block maximum and un-normalized sums for one (query block, center block) pair."""
-    q_ij, cache = prepared.quadratic(x_i, z_j)
-    f_ij = bias_j[None, :] - 0.5 * q_ij  # (M_b, N_b)
+    f_ij, cache = prepared.logits(x_i)  # (M_b, N_b)
     m_i = ns.amax(f_ij, 1)  # (M_b,)
-    e_ij = ns.exp(f_ij - m_i[:, None])  # (M_b, N_b)
-    disp, lap = prepared.moments(e_ij, x_i, z_j, cache if cache is not None else q_ij, score, laplacian)
-    vals = e_ij @ values_j if values_j is not None else None  # (M_b, k)
-    return m_i, [ns.sum(e_ij, 1), disp, lap, vals]
+    e_ij = ns.exp_shifted(f_ij, m_i)  # (M_b, N_b), overwrites f_ij where the library allows
+    sums_i = e_ij @ weights_j  # (M_b, 1 + n_columns + n_values): normalizer, columns, values
+    disp = lap = None
+    if score or laplacian:
+        disp, lap = prepared.moments(e_ij, x_i, sums_i[:, 1:1 + n_columns], cache, score, laplacian)
+    vals = sums_i[:, 1 + n_columns:] if has_values else None
+    return m_i, [sums_i[:, 0], disp, lap, vals]
 
 
-def _reduce_query_block(ns, x_i, z_j, prepared, bias_j, values_j, score, laplacian, cols):
-    n_centers = z_j.shape[0]
+def _reduce_query_block(ns, x_i, prepared, weights_j, n_columns, score, laplacian, has_values,
+                        cols):
+    n_centers = weights_j.shape[0]
     m_i, sums = None, None
     for j0 in range(0, n_centers, cols):
         j1 = min(n_centers, j0 + cols)
-        block_values = values_j[j0:j1] if values_j is not None else None
-        bm_i, bsums = _block_terms(ns, x_i, z_j[j0:j1], prepared.block(j0, j1), bias_j[j0:j1],
-                                   block_values, score, laplacian)
+        bm_i, bsums = _block_terms(ns, x_i, prepared.block(j0, j1), weights_j[j0:j1], n_columns,
+                                   score, laplacian, has_values)
         if m_i is None:
             m_i, sums = bm_i, bsums
             continue
@@ -91,11 +89,14 @@ def reduce_blocked(ns, x_i, z_j, covariance, log_weights_j, values_j, *, score, 
     # |x|^2 - 2 x.z + |z|^2 expansion from cancelling catastrophically far from the origin.
     shift = ns.sum(z_j, 0) / z_j.shape[0]
     x_i, z_j = x_i - shift, z_j - shift
-    prepared = covariance.prepare(ns, z_j)
-    bias_j = log_weights_j - 0.5 * prepared.log_det - 0.5 * n_features * LOG_2PI  # (N,)
+    prepared = covariance.prepare(ns, z_j).set_log_weights(log_weights_j)
+    columns_j = prepared.columns(score, laplacian)
+    n_columns = 0 if columns_j is None else columns_j.shape[1]
+    weights_j = ns.concat([ns.ones((z_j.shape[0], 1), like=z_j)]
+                          + [a for a in (columns_j, values_j) if a is not None], 1)  # (N, 1 + k)
     rows, cols = block_sizes(n_queries, z_j.shape[0], _BASE_FLOATS_PER_PAIR + prepared.extra_floats_per_pair(),
                              x_i.dtype.itemsize, working_memory)
-    parts = [_reduce_query_block(ns, x_i[i0:i0 + rows], z_j, prepared, bias_j, values_j,
-                                 score, laplacian, cols)
+    parts = [_reduce_query_block(ns, x_i[i0:i0 + rows], prepared, weights_j, n_columns, score,
+                                 laplacian, values_j is not None, cols)
              for i0 in range(0, n_queries, rows)]
     return [None if part[0] is None else ns.concat(part, 0) for part in zip(*parts)]

@@ -22,7 +22,6 @@ try:
 except ImportError:  # optional dependency
     NumpyLazyTensor = TorchLazyTensor = None
 
-from ._blocked import LOG_2PI
 
 KEOPS_AVAILABLE = NumpyLazyTensor is not None
 INSTALL_HINT = "KeOps is not installed: pip install 'wpokernel[keops]' (or pip install pykeops)."
@@ -42,11 +41,11 @@ def _column(a):
 def _precision_displacement(ns, prepared, delta):
     """Symbolic ``P_j (x_i - z_j)`` for each structure."""
     kind = type(prepared).__name__
-    if kind in ("_PreparedIsotropic", "_PreparedDiagonal"):
+    if kind in ("PreparedIsotropic", "PreparedDiagonal"):
         precision = prepared.precision
         precision = _column(precision) if precision.ndim == 1 else precision
         return _lazy(ns, precision, 1) * delta
-    if kind == "_PreparedLowRank":
+    if kind == "PreparedLowRank":
         n, d, r = prepared.V.shape
         v_j = _lazy(ns, prepared.V.reshape(n, d * r), 1)  # (d, r) row-major
         c = delta.vecmatmult(v_j)  # V^T delta, (r,)
@@ -68,11 +67,10 @@ def reduce_keops(ns, x_i, z_j, covariance, log_weights_j, values_j, *, score, la
     n_features = x_i.shape[1]
     shift = ns.sum(z_j, 0) / z_j.shape[0]
     x_i, z_j = x_i - shift, z_j - shift
-    prepared = covariance.prepare(ns, z_j)
-    bias_j = log_weights_j - 0.5 * prepared.log_det - 0.5 * n_features * LOG_2PI  # (N,)
+    prepared = covariance.prepare(ns, z_j).set_log_weights(log_weights_j)
     delta = _lazy(ns, x_i, 0) - _lazy(ns, z_j, 1)  # (M, N, d) symbolic
     pdelta = _precision_displacement(ns, prepared, delta)
-    f = _lazy(ns, _column(bias_j), 1) - 0.5 * (delta * pdelta).sum(-1)
+    f = _lazy(ns, _column(prepared.bias), 1) - 0.5 * (delta * pdelta).sum(-1)
     weights = [_lazy(ns, ns.ones((z_j.shape[0], 1), like=z_j), 1)]
     if score:
         weights.append(pdelta)

@@ -77,6 +77,11 @@ class NumpyNamespace:
     def diagonal(self, a):
         return self.xp.diagonal(a, axis1=-2, axis2=-1)
 
+    def exp_shifted(self, f, m):
+        """``exp(f - m[:, None])``, in place: ``f`` is a scratch block the caller drops."""
+        f -= m[:, None]
+        return self.xp.exp(f, out=f)
+
     def einsum(self, subscripts, *operands):
         # NumPy's einsum only dispatches to BLAS when asked to optimize.
         if self.xp is np:
@@ -124,6 +129,10 @@ class TorchNamespace:
 
     def inv(self, a):
         return self.xp.linalg.inv(a)
+
+    def exp_shifted(self, f, m):
+        # Out of place: autograd needs the logits.
+        return self.xp.exp(f - m[:, None])
 
     def to_numpy(self, a):
         return a.detach().cpu().numpy()

@@ -30,6 +30,13 @@ import math
 import numpy as np
 
 from ._namespace import NumpyNamespace, get_namespace
+from ._prepared import (
+    PreparedDiagonal,
+    PreparedFull,
+    PreparedIsotropic,
+    PreparedLowRank,
+    cholesky,
+)
 
 __all__ = ["CovarianceStructure", "Isotropic", "Diagonal", "LowRank", "Full"]
 
@@ -81,16 +88,6 @@ def _positive(ns, variance, what):
     return variance
 
 
-def _cholesky(ns, matrices, what):
-    try:
-        return ns.cholesky(matrices)
-    except Exception as exc:  # numpy.linalg.LinAlgError, torch.linalg.LinAlgError, cupy
-        raise ValueError(
-            f"Expected symmetric positive definite {what}, but the Cholesky factorization failed "
-            "(matrix not positive definite). Add a floor to the covariance."
-        ) from exc
-
-
 class CovarianceStructure:
     """Base class: shared bookkeeping of a covariance structure.
 
@@ -119,7 +116,7 @@ class CovarianceStructure:
             )
 
     def prepare(self, ns, centers):
-        """Precompute per-center quantities in the namespace ``ns`` (see ``_Prepared``)."""
+        """Precompute per-center quantities in the namespace ``ns`` (see :mod:`._prepared`)."""
         return self._prepare(ns, centers)
 
     def sample_offsets(self, indices, n_features, rng):
@@ -164,7 +161,7 @@ class Isotropic(CovarianceStructure):
 
     def _prepare(self, ns, centers):
         variance = _per_center(ns, self.variance, centers.shape[0], centers) + self.added_variance
-        return _PreparedIsotropic(ns, centers, _positive(ns, variance, "variances"))
+        return PreparedIsotropic(ns, centers, _positive(ns, variance, "variances"))
 
     def _sample_offsets(self, indices, n_features, rng):
         variance = self._numpy("variance")
@@ -201,7 +198,7 @@ class Diagonal(CovarianceStructure):
 
     def _prepare(self, ns, centers):
         variances = ns.asarray(self.variances, like=centers) + self.added_variance
-        return _PreparedDiagonal(ns, centers, _positive(ns, variances, "variances"))
+        return PreparedDiagonal(ns, centers, _positive(ns, variances, "variances"))
 
     def _sample_offsets(self, indices, n_features, rng):
         std = np.sqrt(self._numpy("variances")[indices] + self.added_variance)
@@ -257,7 +254,7 @@ class LowRank(CovarianceStructure):
     def _prepare(self, ns, centers):
         tau = _per_center(ns, self.variance, centers.shape[0], centers) + self.added_variance
         factors = ns.asarray(self.factors, like=centers)
-        return _PreparedLowRank(ns, centers, _positive(ns, tau, "isotropic variances"), factors)
+        return PreparedLowRank(ns, centers, _positive(ns, tau, "isotropic variances"), factors)
 
     def _sample_offsets(self, indices, n_features, rng):
         factors = self._numpy("factors")[indices]
@@ -307,175 +304,9 @@ class Full(CovarianceStructure):
         return covariances + self.added_variance * eye
 
     def _prepare(self, ns, centers):
-        cholesky = _cholesky(ns, self._shifted(ns, centers), "covariances")
-        return _PreparedFull(ns, centers, cholesky)
+        return PreparedFull(ns, centers, cholesky(ns, self._shifted(ns, centers), "covariances"))
 
     def _sample_offsets(self, indices, n_features, rng):
         ns = NumpyNamespace()
-        chol = _cholesky(ns, self._shifted(ns, self._numpy("covariances")), "covariances")[indices]
+        chol = cholesky(ns, self._shifted(ns, self._numpy("covariances")), "covariances")[indices]
         return np.einsum("nkd,nd->nk", chol, rng.standard_normal((len(indices), n_features)))
-
-
-# ----------------------------------------------------------------------------------------
-# Prepared structures: per-center arrays in the working library, sliced by center blocks.
-# ----------------------------------------------------------------------------------------
-
-
-class _Prepared:
-    """Per-center arrays of a structure, ready for blocked evaluation.
-
-    Attributes (all with leading axis N): ``log_det`` (N,), ``trace_precision`` (N,) and the
-    structure's own arrays listed in ``_fields``. ``block(j0, j1)`` slices every field.
-    Subclasses implement ``quadratic(x_i, z_j)`` returning ``(q_ij, cache)`` and
-    ``moments(e_ij, x_i, z_j, cache, score, laplacian)`` returning the two weighted sums
-    (``None`` where not requested).
-    """
-
-    _fields = ()
-
-    def extra_floats_per_pair(self):
-        """Live floats per (query, center) pair beyond the ``(M, N)`` logits and weights."""
-        return 0
-
-    def block(self, j0, j1):
-        new = object.__new__(type(self))
-        new.ns = self.ns
-        for name in ("log_det", "trace_precision") + self._fields:
-            setattr(new, name, getattr(self, name)[j0:j1])
-        return new
-
-    def _squared_distances(self, x_i, z_j):
-        ns = self.ns
-        x2 = ns.sum(x_i * x_i, 1)  # (M,)
-        z2 = ns.sum(z_j * z_j, 1)  # (N,)
-        d2_ij = x2[:, None] - 2.0 * (x_i @ z_j.T) + z2[None, :]  # (M, N)
-        return ns.maximum(d2_ij, ns.zeros((), like=d2_ij))
-
-
-class _PreparedIsotropic(_Prepared):
-    _fields = ("precision",)
-
-    def __init__(self, ns, centers, variance):
-        d = centers.shape[1]
-        self.ns = ns
-        self.precision = 1.0 / variance  # (N,)
-        self.log_det = d * ns.log(variance)  # (N,)
-        self.trace_precision = d * self.precision  # (N,)
-
-    def quadratic(self, x_i, z_j):
-        d2_ij = self._squared_distances(x_i, z_j)  # (M, N)
-        return d2_ij * self.precision[None, :], None
-
-    def moments(self, e_ij, x_i, z_j, q_ij, score, laplacian):
-        ns = self.ns
-        ep_ij = e_ij * self.precision[None, :]  # (M, N)
-        disp = x_i * ns.sum(ep_ij, 1)[:, None] - ep_ij @ z_j if score else None  # (M, d)
-        # |P_j (x_i - z_j)|^2 = p_j q_ij for isotropic P_j = p_j I.
-        lap = ns.sum(ep_ij * q_ij, 1) - e_ij @ self.trace_precision if laplacian else None
-        return disp, lap
-
-
-class _PreparedDiagonal(_Prepared):
-    _fields = ("precision", "pz", "zpz", "ppz", "pzpz")
-
-    def __init__(self, ns, centers, variances):
-        self.ns = ns
-        self.precision = 1.0 / variances  # (N, d)
-        self.pz = self.precision * centers  # (N, d)
-        self.zpz = ns.sum(self.pz * centers, 1)  # (N,)
-        self.ppz = self.precision * self.pz  # (N, d)
-        self.pzpz = ns.sum(self.pz * self.pz, 1)  # (N,)
-        self.log_det = ns.sum(ns.log(variances), 1)  # (N,)
-        self.trace_precision = ns.sum(self.precision, 1)  # (N,)
-
-    def quadratic(self, x_i, z_j):
-        ns = self.ns
-        q_ij = (x_i * x_i) @ self.precision.T - 2.0 * (x_i @ self.pz.T) + self.zpz[None, :]
-        return ns.maximum(q_ij, ns.zeros((), like=q_ij)), None
-
-    def moments(self, e_ij, x_i, z_j, cache, score, laplacian):
-        ns = self.ns
-        disp = x_i * (e_ij @ self.precision) - e_ij @ self.pz if score else None  # (M, d)
-        lap = None
-        if laplacian:
-            # sum_k p_jk^2 (x_ik - z_jk)^2 expanded so that only (M, d) products appear.
-            sq = ns.sum(x_i * x_i * (e_ij @ (self.precision * self.precision)), 1)
-            cross = ns.sum(x_i * (e_ij @ self.ppz), 1)
-            lap = sq - 2.0 * cross + e_ij @ self.pzpz - e_ij @ self.trace_precision
-        return disp, lap
-
-
-class _PreparedLowRank(_Prepared):
-    _fields = ("inv_tau", "V", "zV", "G")
-
-    def __init__(self, ns, centers, tau, factors):
-        d, r = factors.shape[1], factors.shape[2]
-        self.ns = ns
-        eye_r = ns.asarray(np.eye(r), like=factors)
-        inner = tau[:, None, None] * eye_r + ns.swap_last(factors) @ factors  # (N, r, r)
-        chol = _cholesky(ns, inner, "low-rank capacitance matrices")
-        self.V = factors @ ns.swap_last(ns.inv(chol))  # (N, d, r), V V^T = U M^-1 U^T
-        self.zV = ns.einsum("nd,ndr->nr", centers, self.V)  # (N, r)
-        self.G = ns.swap_last(self.V) @ self.V  # (N, r, r)
-        self.inv_tau = 1.0 / tau  # (N,)
-        log_diag = ns.log(ns.diagonal(chol))  # (N, r)
-        self.log_det = (d - r) * ns.log(tau) + 2.0 * ns.sum(log_diag, 1)
-        trace_G = ns.sum(ns.diagonal(self.G), 1)
-        self.trace_precision = self.inv_tau * (d - trace_G)
-
-    def extra_floats_per_pair(self):
-        return 3 * self.V.shape[2]
-
-    def quadratic(self, x_i, z_j):
-        ns = self.ns
-        n, d, r = self.V.shape
-        d2_ij = self._squared_distances(x_i, z_j)  # (M, N)
-        xV = x_i @ ns.moveaxis(self.V, 0, 1).reshape(d, n * r)  # (M, N r)
-        c_ijr = xV.reshape(x_i.shape[0], n, r) - self.zV[None]  # (M, N, r)
-        q_ij = (d2_ij - ns.sum(c_ijr * c_ijr, 2)) * self.inv_tau[None, :]
-        return ns.maximum(q_ij, ns.zeros((), like=q_ij)), (d2_ij, c_ijr)
-
-    def moments(self, e_ij, x_i, z_j, cache, score, laplacian):
-        ns = self.ns
-        d2_ij, c_ijr = cache
-        et_ij = e_ij * self.inv_tau[None, :]  # (M, N)
-        disp = lap = None
-        if score:
-            low = ns.einsum("ijr,jdr->id", et_ij[:, :, None] * c_ijr, self.V)  # (M, d)
-            disp = x_i * ns.sum(et_ij, 1)[:, None] - et_ij @ z_j - low
-        if laplacian:
-            # |P d|^2 = tau^-2 (|d|^2 - 2|c|^2 + c^T G c), c = V^T d.
-            Gc_ijr = ns.einsum("jrs,ijs->ijr", self.G, c_ijr)  # (M, N, r)
-            norm = d2_ij - 2.0 * ns.sum(c_ijr * c_ijr, 2) + ns.sum(c_ijr * Gc_ijr, 2)
-            lap = ns.sum(et_ij * self.inv_tau[None, :] * norm, 1) - e_ij @ self.trace_precision
-        return disp, lap
-
-
-class _PreparedFull(_Prepared):
-    _fields = ("A", "Az")
-
-    def __init__(self, ns, centers, cholesky):
-        self.ns = ns
-        self.A = ns.inv(cholesky)  # (N, d, d), A C A^T = I
-        self.Az = ns.einsum("nkd,nd->nk", self.A, centers)  # (N, d)
-        self.log_det = 2.0 * ns.sum(ns.log(ns.diagonal(cholesky)), 1)  # (N,)
-        self.trace_precision = ns.sum(self.A * self.A, (1, 2))  # (N,)
-
-    def extra_floats_per_pair(self):
-        return 3 * self.Az.shape[1]
-
-    def quadratic(self, x_i, z_j):
-        ns = self.ns
-        n, d = self.Az.shape
-        xA = x_i @ self.A.reshape(n * d, d).T  # (M, N d)
-        y_ijk = xA.reshape(x_i.shape[0], n, d) - self.Az[None]  # (M, N, d)
-        return ns.sum(y_ijk * y_ijk, 2), y_ijk
-
-    def moments(self, e_ij, x_i, z_j, y_ijk, score, laplacian):
-        ns = self.ns
-        w_ijd = ns.einsum("ijk,jkd->ijd", y_ijk, self.A)  # (M, N, d) = P_j (x_i - z_j)
-        disp = ns.einsum("ij,ijd->id", e_ij, w_ijd) if score else None
-        lap = None
-        if laplacian:
-            lap = ns.sum(e_ij * ns.sum(w_ijd * w_ijd, 2), 1) - e_ij @ self.trace_precision
-        return disp, lap

@@ -1,0 +1,230 @@
+r"""Per-center arrays of a covariance structure, ready for blocked evaluation.
+
+A prepared structure holds, with leading axis ``N`` (sliced by :meth:`Prepared.block`):
+``bias`` :math:`b_j = a_j - \tfrac12 \log\det C_j - \tfrac d2 \log 2\pi`, ``log_det``,
+``trace_precision`` and its own arrays. For a block it gives
+
+* ``logits(x_i)`` -> :math:`f_{ij} = b_j - \tfrac12 (x_i - z_j)^\top P_j (x_i - z_j)` and a cache;
+* ``columns(score, laplacian)`` -> a per-center matrix :math:`W_j` whose weighted sums
+  :math:`\sum_j e_{ij} W_j` (one matrix product, fused with the normalizer and the values)
+  carry everything that factorizes over centers;
+* ``moments(e_ij, x_i, sums_i, cache, score, laplacian)`` -> the un-normalized
+  :math:`\sum_j e_{ij} P_j (x_i - z_j)` and
+  :math:`\sum_j e_{ij} (\lVert P_j (x_i - z_j) \rVert^2 - \operatorname{tr} P_j)`.
+
+For isotropic and diagonal structures the logits are a single matrix product of augmented
+features, e.g. :math:`f_{ij} = [x_i, \lVert x_i\rVert^2, 1] \cdot [p_j z_j, -\tfrac12 p_j,
+b_j - \tfrac12 p_j \lVert z_j\rVert^2]`, so a block costs two matrix products and one
+``exp``.
+"""
+
+import math
+
+import numpy as np
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def cholesky(ns, matrices, what):
+    """Batched Cholesky factor; a failure becomes a ``ValueError`` with a remedy."""
+    try:
+        return ns.cholesky(matrices)
+    except Exception as exc:  # numpy.linalg.LinAlgError, torch.linalg.LinAlgError, cupy
+        raise ValueError(
+            f"Expected symmetric positive definite {what}, but the Cholesky factorization failed "
+            "(matrix not positive definite). Add a floor to the covariance."
+        ) from exc
+
+
+def _clip_nonnegative(ns, a):
+    return ns.maximum(a, ns.zeros((), like=a))
+
+
+class Prepared:
+    """Base of the prepared structures: bias, slicing and the shared squared distance."""
+
+    _fields = ()
+
+    def set_log_weights(self, log_weights):
+        """Fold the log-weights and the normalizing constants into ``bias`` (N,)."""
+        d = self.n_features
+        self.bias = log_weights - 0.5 * self.log_det - 0.5 * d * LOG_2PI
+        return self
+
+    def extra_floats_per_pair(self):
+        """Live floats per (query, center) pair beyond the ``(M, N)`` logits and weights."""
+        return 0
+
+    def block(self, j0, j1):
+        new = object.__new__(type(self))
+        new.ns, new.n_features = self.ns, self.n_features
+        for name in ("bias", "log_det", "trace_precision") + self._fields:
+            setattr(new, name, getattr(self, name)[j0:j1])
+        return new
+
+    def _augmented_logits(self, features_i, coefficients_j):
+        """``f = features_i @ coefficients_j.T``: all of the logits in one matrix product."""
+        return features_i @ coefficients_j.T  # (M, N)
+
+
+class PreparedIsotropic(Prepared):
+    _fields = ("precision", "pz", "z2")
+
+    def __init__(self, ns, centers, variance):
+        self.ns, self.n_features = ns, centers.shape[1]
+        self.precision = 1.0 / variance  # (N,)
+        self.pz = self.precision[:, None] * centers  # (N, d)
+        self.z2 = ns.sum(centers * centers, 1)  # (N,)
+        self.log_det = self.n_features * ns.log(variance)  # (N,)
+        self.trace_precision = self.n_features * self.precision  # (N,)
+
+    def logits(self, x_i):
+        ns = self.ns
+        features = ns.concat([x_i, ns.sum(x_i * x_i, 1)[:, None], ns.ones((x_i.shape[0], 1), like=x_i)], 1)
+        coefficients = ns.concat([self.pz, -0.5 * self.precision[:, None],
+                                  (self.bias - 0.5 * self.precision * self.z2)[:, None]], 1)
+        return self._augmented_logits(features, coefficients), None
+
+    def columns(self, score, laplacian):
+        p = self.precision[:, None]
+        cols = [p, self.pz] if score or laplacian else []
+        if laplacian:
+            cols += [p * p, p * self.pz, p * p * self.z2[:, None]]
+        return self.ns.concat(cols, 1) if cols else None
+
+    def moments(self, e_ij, x_i, sums_i, cache, score, laplacian):
+        ns, d = self.ns, self.n_features
+        ep_i = sums_i[:, 0]  # sum_j e_ij p_j
+        disp = x_i * ep_i[:, None] - sums_i[:, 1:d + 1] if score else None
+        lap = None
+        if laplacian:
+            # sum_j e_ij p_j^2 |x_i - z_j|^2, expanded so that only (M, d) products appear.
+            epp, eppz, eppz2 = sums_i[:, d + 1], sums_i[:, d + 2:2 * d + 2], sums_i[:, 2 * d + 2]
+            lap = (ns.sum(x_i * x_i, 1) * epp - 2.0 * ns.sum(x_i * eppz, 1) + eppz2
+                   - d * ep_i)
+        return disp, lap
+
+
+class PreparedDiagonal(Prepared):
+    _fields = ("precision", "pz", "zpz", "ppz", "pzpz")
+
+    def __init__(self, ns, centers, variances):
+        self.ns, self.n_features = ns, centers.shape[1]
+        self.precision = 1.0 / variances  # (N, d)
+        self.pz = self.precision * centers  # (N, d)
+        self.zpz = ns.sum(self.pz * centers, 1)  # (N,)
+        self.ppz = self.precision * self.pz  # (N, d)
+        self.pzpz = ns.sum(self.pz * self.pz, 1)  # (N,)
+        self.log_det = ns.sum(ns.log(variances), 1)  # (N,)
+        self.trace_precision = ns.sum(self.precision, 1)  # (N,)
+
+    def logits(self, x_i):
+        ns = self.ns
+        features = ns.concat([x_i * x_i, x_i, ns.ones((x_i.shape[0], 1), like=x_i)], 1)
+        coefficients = ns.concat([-0.5 * self.precision, self.pz,
+                                  (self.bias - 0.5 * self.zpz)[:, None]], 1)
+        return self._augmented_logits(features, coefficients), None
+
+    def columns(self, score, laplacian):
+        cols = [self.precision, self.pz] if score else []
+        if laplacian:
+            cols += [self.precision * self.precision, self.ppz, self.pzpz[:, None],
+                     self.trace_precision[:, None]]
+        return self.ns.concat(cols, 1) if cols else None
+
+    def moments(self, e_ij, x_i, sums_i, cache, score, laplacian):
+        ns, d = self.ns, self.n_features
+        disp = lap = None
+        if score:
+            disp = x_i * sums_i[:, :d] - sums_i[:, d:2 * d]
+        if laplacian:
+            k = 2 * d if score else 0
+            # sum_k p_jk^2 (x_ik - z_jk)^2, expanded so that only (M, d) products appear.
+            pp, ppz = sums_i[:, k:k + d], sums_i[:, k + d:k + 2 * d]
+            lap = (ns.sum(x_i * x_i * pp, 1) - 2.0 * ns.sum(x_i * ppz, 1)
+                   + sums_i[:, k + 2 * d] - sums_i[:, k + 2 * d + 1])
+        return disp, lap
+
+
+class PreparedLowRank(Prepared):
+    _fields = ("inv_tau", "V", "zV", "G", "z", "tz", "z2")
+
+    def __init__(self, ns, centers, tau, factors):
+        d, r = factors.shape[1], factors.shape[2]
+        self.ns, self.n_features = ns, d
+        eye_r = ns.asarray(np.eye(r), like=factors)
+        inner = tau[:, None, None] * eye_r + ns.swap_last(factors) @ factors  # (N, r, r)
+        chol = cholesky(ns, inner, "low-rank capacitance matrices")
+        self.V = factors @ ns.swap_last(ns.inv(chol))  # (N, d, r), V V^T = U M^-1 U^T
+        self.zV = ns.einsum("nd,ndr->nr", centers, self.V)  # (N, r)
+        self.G = ns.swap_last(self.V) @ self.V  # (N, r, r)
+        self.inv_tau = 1.0 / tau  # (N,)
+        self.z = centers  # (N, d)
+        self.tz = self.inv_tau[:, None] * centers  # (N, d)
+        self.z2 = ns.sum(centers * centers, 1)  # (N,)
+        self.log_det = (d - r) * ns.log(tau) + 2.0 * ns.sum(ns.log(ns.diagonal(chol)), 1)
+        self.trace_precision = self.inv_tau * (d - ns.sum(ns.diagonal(self.G), 1))
+
+    def extra_floats_per_pair(self):
+        return 3 * self.V.shape[2]
+
+    def logits(self, x_i):
+        ns = self.ns
+        n, d, r = self.V.shape
+        x2_i = ns.sum(x_i * x_i, 1)  # (M,)
+        d2_ij = _clip_nonnegative(ns, x2_i[:, None] - 2.0 * (x_i @ self.z.T) + self.z2[None, :])  # (M, N)
+        xV = x_i @ ns.moveaxis(self.V, 0, 1).reshape(d, n * r)  # (M, N r)
+        c_ijr = xV.reshape(x_i.shape[0], n, r) - self.zV[None]  # (M, N, r), V_j^T (x_i - z_j)
+        q_ij = _clip_nonnegative(ns, (d2_ij - ns.sum(c_ijr * c_ijr, 2)) * self.inv_tau[None, :])
+        return self.bias[None, :] - 0.5 * q_ij, (d2_ij, c_ijr)
+
+    def columns(self, score, laplacian):
+        return self.ns.concat([self.inv_tau[:, None], self.tz], 1) if score else None
+
+    def moments(self, e_ij, x_i, sums_i, cache, score, laplacian):
+        ns = self.ns
+        d2_ij, c_ijr = cache
+        et_ij = e_ij * self.inv_tau[None, :]  # (M, N)
+        disp = lap = None
+        if score:
+            low = ns.einsum("ijr,jdr->id", et_ij[:, :, None] * c_ijr, self.V)  # (M, d)
+            disp = x_i * sums_i[:, :1] - sums_i[:, 1:] - low
+        if laplacian:
+            # |P d|^2 = tau^-2 (|d|^2 - 2|c|^2 + c^T G c), c = V^T d.
+            Gc_ijr = ns.einsum("jrs,ijs->ijr", self.G, c_ijr)  # (M, N, r)
+            norm = d2_ij - 2.0 * ns.sum(c_ijr * c_ijr, 2) + ns.sum(c_ijr * Gc_ijr, 2)
+            lap = ns.sum(et_ij * self.inv_tau[None, :] * norm, 1) - e_ij @ self.trace_precision
+        return disp, lap
+
+
+class PreparedFull(Prepared):
+    _fields = ("A", "Az")
+
+    def __init__(self, ns, centers, chol):
+        self.ns, self.n_features = ns, centers.shape[1]
+        self.A = ns.inv(chol)  # (N, d, d), A C A^T = I
+        self.Az = ns.einsum("nkd,nd->nk", self.A, centers)  # (N, d)
+        self.log_det = 2.0 * ns.sum(ns.log(ns.diagonal(chol)), 1)  # (N,)
+        self.trace_precision = ns.sum(self.A * self.A, (1, 2))  # (N,)
+
+    def extra_floats_per_pair(self):
+        return 3 * self.n_features
+
+    def logits(self, x_i):
+        ns = self.ns
+        n, d = self.Az.shape
+        xA = x_i @ self.A.reshape(n * d, d).T  # (M, N d)
+        y_ijk = xA.reshape(x_i.shape[0], n, d) - self.Az[None]  # (M, N, d) = A_j (x_i - z_j)
+        return self.bias[None, :] - 0.5 * ns.sum(y_ijk * y_ijk, 2), y_ijk
+
+    def columns(self, score, laplacian):
+        return None
+
+    def moments(self, e_ij, x_i, sums_i, y_ijk, score, laplacian):
+        ns = self.ns
+        w_ijd = ns.einsum("ijk,jkd->ijd", y_ijk, self.A)  # (M, N, d) = P_j (x_i - z_j)
+        disp = ns.einsum("ij,ijd->id", e_ij, w_ijd) if score else None
+        lap = None
+        if laplacian:
+            lap = ns.sum(e_ij * ns.sum(w_ijd * w_ijd, 2), 1) - e_ij @ self.trace_precision
+        return disp, lap
