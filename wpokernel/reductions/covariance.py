@@ -91,11 +91,22 @@ def _positive(ns, variance, what):
 class CovarianceStructure:
     """Base class: shared bookkeeping of a covariance structure.
 
-    Subclasses define ``_params`` (the parameter names), ``n_components``, ``_prepare`` and
+    Subclasses define ``_params`` (the parameter names), ``_shape_param``, ``_prepare`` and
     ``_sample_offsets``.
     """
 
     _params = ()
+    _shape_param = None  # the parameter whose leading axes are (n_centers, n_features)
+
+    @property
+    def n_components(self):
+        """Number of components the parameters describe (``None``: any)."""
+        return int(getattr(self, self._shape_param).shape[0])
+
+    @property
+    def n_features(self):
+        """Dimension the parameters describe (``None``: any)."""
+        return int(getattr(self, self._shape_param).shape[1])
 
     def with_added_variance(self, variance):
         """Same structure with ``variance * I`` added to every component covariance."""
@@ -182,19 +193,12 @@ class Diagonal(CovarianceStructure):
     """
 
     _params = ("variances",)
+    _shape_param = "variances"
 
     def __init__(self, variances, added_variance=0.0):
         self.variances = _param(variances, "variances", (2,))
         _check_nonnegative(self.variances, "variances")
         self.added_variance = _check_added_variance(added_variance)
-
-    @property
-    def n_components(self):
-        return int(self.variances.shape[0])
-
-    @property
-    def n_features(self):
-        return int(self.variances.shape[1])
 
     def _prepare(self, ns, centers):
         variances = ns.asarray(self.variances, like=centers) + self.added_variance
@@ -231,6 +235,7 @@ class LowRank(CovarianceStructure):
     """
 
     _params = ("variance", "factors")
+    _shape_param = "factors"
 
     def __init__(self, variance, factors, added_variance=0.0):
         self.variance = _param(variance, "variance", (0, 1))
@@ -242,14 +247,6 @@ class LowRank(CovarianceStructure):
                 f"got {self.variance.shape[0]}."
             )
         self.added_variance = _check_added_variance(added_variance)
-
-    @property
-    def n_components(self):
-        return int(self.factors.shape[0])
-
-    @property
-    def n_features(self):
-        return int(self.factors.shape[1])
 
     def _prepare(self, ns, centers):
         tau = _per_center(ns, self.variance, centers.shape[0], centers) + self.added_variance
@@ -281,6 +278,7 @@ class Full(CovarianceStructure):
     """
 
     _params = ("covariances",)
+    _shape_param = "covariances"
 
     def __init__(self, covariances, added_variance=0.0):
         self.covariances = _param(covariances, "covariances", (3,))
@@ -289,14 +287,6 @@ class Full(CovarianceStructure):
                 f"Expected square covariance matrices, got shape {tuple(self.covariances.shape)}."
             )
         self.added_variance = _check_added_variance(added_variance)
-
-    @property
-    def n_components(self):
-        return int(self.covariances.shape[0])
-
-    @property
-    def n_features(self):
-        return int(self.covariances.shape[1])
 
     def _shifted(self, ns, like):
         covariances = ns.asarray(self.covariances, like=like)
