@@ -41,16 +41,6 @@ _TABLE_HEADER = ("model", "memorized", "energy to test", "test log-lik", "time (
 _COLUMN_WIDTHS = (34, 10, 15, 13, 9)
 
 
-def _fit_and_sample(params, X_train, n_samples, seed, progress):
-    """Fit one model and draw its samples; return the model, samples and wall time."""
-    start = time.perf_counter()
-    model = EmpiricalScore(**params).fit(X_train)
-    samples = model.sample(
-        n_samples, random_state=seed, method=_SAMPLING_METHOD, progress=progress
-    )
-    return model, np.asarray(samples), time.perf_counter() - start
-
-
 def _held_out_log_likelihood(model, X_test):
     """Return ``model.score(X_test)`` as text, or "n/a" where the density is undefined."""
     try:
@@ -58,6 +48,26 @@ def _held_out_log_likelihood(model, X_test):
     except ValueError:
         # A model without smoothing may have no finite density away from the training points.
         return "n/a"
+
+
+def _fit_sample_and_evaluate(params, X_train, X_test, n_samples, seed, progress):
+    """Fit one model, sample it and return ``(samples, table cells after the label)``."""
+    start = time.perf_counter()
+    model = EmpiricalScore(**params).fit(X_train)
+    samples = np.asarray(
+        model.sample(n_samples, random_state=seed, method=_SAMPLING_METHOD, progress=progress)
+    )
+    seconds = time.perf_counter() - start
+    memorized, _ = memorization_ratio(samples, X_train)
+    cells = (f"{memorized:.3f}", f"{energy_distance(samples, X_test):.4f}",
+             _held_out_log_likelihood(model, X_test), f"{seconds:.2f}")
+    return samples, cells
+
+
+def _reference_cells(X_train, X_test):
+    """Table cells of real data: test-vs-train memorization, train-vs-test energy."""
+    memorized, _ = memorization_ratio(X_test, X_train)
+    return (f"{memorized:.3f}", f"{energy_distance(X_train, X_test):.4f}", "-", "-")
 
 
 def _format_row(cells):
@@ -133,28 +143,20 @@ def run_demo(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    test_memorized, _ = memorization_ratio(X_test, X_train)
-    rows = [
-        _TABLE_HEADER,
-        ("real test data (reference)", f"{test_memorized:.3f}",
-         f"{energy_distance(X_train, X_test):.4f}", "-", "-"),
-    ]
+    rows = [_TABLE_HEADER, ("real test data (reference)", *_reference_cells(X_train, X_test))]
     samples = {}
     for label, (table_label, params) in _MODELS.items():
-        model, samples[label], seconds = _fit_and_sample(
-            params, X_train, n_samples, seed, progress
+        samples[label], cells = _fit_sample_and_evaluate(
+            params, X_train, X_test, n_samples, seed, progress
         )
         np.save(output_dir / f"samples_{label}.npy", samples[label])
-        memorized, _ = memorization_ratio(samples[label], X_train)
-        rows.append((table_label, f"{memorized:.3f}",
-                     f"{energy_distance(samples[label], X_test):.4f}",
-                     _held_out_log_likelihood(model, X_test), f"{seconds:.2f}"))
+        rows.append((table_label, *cells))
     _plot(X_train, samples, output_dir / _FIGURE_NAME)
 
     print(f"{dataset}: {n_train} training points, {n_samples} test points, "
           f"{n_samples} samples per model ({_SAMPLING_METHOD})", file=stream)
     print("\n".join(_format_row(row) for row in rows), file=stream)
-    print("memorized: share of points whose nearest/second-nearest training distance < 1/3; "
-          "the reference energy is training vs test data.", file=stream)
+    print("memorized: share of points whose nearest/second-nearest training distance is < 1/3;"
+          " the reference energy is training vs test data.", file=stream)
     print(f"outputs written to {output_dir}", file=stream)
     return rows
