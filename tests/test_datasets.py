@@ -122,8 +122,14 @@ def test_bad_n_samples_raise(n_samples, error, match):
         make_swissroll6d(n_samples)
 
 
-def test_bad_noise_raises():
-    with pytest.raises(ValueError, match="Expected noise >= 0, got -0.1"):
-        make_toy("moons", 10, noise=-0.1)
-    with pytest.raises(TypeError, match="Expected noise to be a finite real number"):
-        make_toy("moons", 10, noise=np.nan)
+@pytest.mark.parametrize(
+    ("noise", "error", "match"),
+    [
+        (-0.1, ValueError, "Expected a finite noise >= 0, got -0.1"),
+        (np.nan, ValueError, "Expected a finite noise >= 0, got nan"),
+        ("0.1", TypeError, "Expected noise to be a real number, got '0.1'"),
+    ],
+)
+def test_bad_noise_raises(noise, error, match):
+    with pytest.raises(error, match=match):
+        make_toy("moons", 10, noise=noise)

@@ -66,10 +66,10 @@ def _check_n_samples(n_samples):
 
 
 def _check_noise(noise):
-    if isinstance(noise, bool) or not isinstance(noise, Real) or not np.isfinite(noise):
-        raise TypeError(f"Expected noise to be a finite real number, got {noise!r}.")
-    if noise < 0:
-        raise ValueError(f"Expected noise >= 0, got {noise}.")
+    if isinstance(noise, bool) or not isinstance(noise, Real):
+        raise TypeError(f"Expected noise to be a real number, got {noise!r}.")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"Expected a finite noise >= 0, got {noise}.")
     return float(noise)
 
 
@@ -204,7 +204,7 @@ def make_toy(name, n_samples=1000, *, noise=0.0, random_state=None):
     Raises
     ------
     ValueError
-        If ``name`` is unknown, ``n_samples < 1`` or ``noise < 0``.
+        If ``name`` is unknown, ``n_samples < 1``, or ``noise`` is negative or not finite.
     TypeError
         If ``n_samples`` is not an int or ``noise`` is not a real number.
 
