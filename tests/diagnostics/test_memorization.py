@@ -11,8 +11,9 @@ def _brute_force_nearest(samples, X_train, n_neighbors):
     return np.sort(cdist(samples, X_train), axis=1)[:, :n_neighbors]
 
 
-@pytest.mark.parametrize("n_neighbors", [1, 2, 5])
+@pytest.mark.parametrize("n_neighbors", [1, 2, 5, 12])
 def test_nearest_distances_match_cdist(n_neighbors):
+    # 1, 2 and 5 neighbours are found by repeated argmin, 12 by argpartition.
     rng = np.random.default_rng(0)
     samples, X_train = rng.normal(size=(70, 3)), rng.normal(size=(50, 3))
     distances = nearest_neighbor_distances(samples, X_train, n_neighbors=n_neighbors)

@@ -78,8 +78,8 @@ def row_blocks(n_rows, n_cols, budget_bytes):
 
 def squared_distances(a_i, b_j, sq_norm_a_i, sq_norm_b_j):
     r"""Return :math:`\max(0, |a_i|^2 - 2 a_i \cdot b_j + |b_j|^2)`, of shape (m, n)."""
-    D2_ij = a_i @ b_j.T  # (m, n)
-    D2_ij *= -2.0
+    # Scaling the (m, d) factor instead of the (m, n) product saves a pass over the block.
+    D2_ij = (-2.0 * a_i) @ b_j.T  # (m, n)
     D2_ij += sq_norm_a_i[:, None]
     D2_ij += sq_norm_b_j[None, :]
     # Cancellation can push the squared distance of (near-)identical points below zero.
