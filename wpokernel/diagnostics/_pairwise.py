@@ -18,8 +18,9 @@ import numpy as np
 DEFAULT_WORKING_MEMORY_MB = 256
 
 _BYTES_PER_MB = 2**20
-# A block holds about three (m, N) float64 temporaries: the product, the distances and the
-# copy that np.partition or np.sum makes.
+# A block holds at most about three (m, N) 8-byte temporaries: the matrix product, plus the
+# index array and work copy of np.argpartition (nearest neighbours) or the square roots
+# (energy distance).
 _BYTES_PER_PAIR = 3 * np.dtype(np.float64).itemsize
 
 
