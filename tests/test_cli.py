@@ -48,7 +48,7 @@ def test_demo_writes_samples_figure_and_table(tmp_path):
         assert np.all(np.isfinite(samples))
     assert (output / "data_vs_samples.png").stat().st_size > 0
     for text in ("memorized", "energy to test", "test log-lik", "real test data",
-                 "EmpiricalScore()", "EmpiricalScore(bandwidth='scott')"):
+                 "EmpiricalScore()", "EmpiricalScore(bandwidth=<3-fold CV>)"):
         assert text in result.stdout
 
 

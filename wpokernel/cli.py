@@ -42,7 +42,8 @@ def build_parser():
     demo = commands.add_parser(
         "demo",
         help="compare a memorizing and a smoothed empirical score model on a 2-D toy",
-        description="Fit EmpiricalScore() and EmpiricalScore(bandwidth='scott') to a 2-D toy, "
+        description="Fit EmpiricalScore() and an EmpiricalScore with a cross-validated bandwidth "
+        "to a 2-D toy, "
         "sample both, save the samples and a figure, and print memorization and "
         "quality diagnostics.",
     )
