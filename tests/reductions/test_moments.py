@@ -247,6 +247,16 @@ def test_bad_arrays(problem):
         mixture_moments(torch.tensor(x), z, cov)
     with pytest.raises(TypeError, match="real numeric array"):
         mixture_moments(x.astype(complex), z, cov)
+    with pytest.raises(TypeError, match="real numeric array"):
+        mixture_moments(x > 5, z, cov)
+
+
+def test_integer_queries_are_promoted_to_float64(problem):
+    x, z, _, _, structures = problem
+    xi = np.round(x).astype(np.int64)
+    out = mixture_moments(xi, z, structures["isotropic"])
+    assert out.log_density.dtype == np.float64
+    np.testing.assert_allclose(out.log_density, mixture_moments(xi.astype(float), z, structures["isotropic"]).log_density)
 
 
 def test_degenerate_covariances_are_rejected(problem):

@@ -147,18 +147,19 @@ def _check_matrix(ns, a, name, n_cols=None):
 
 
 def _as_float(ns, a, name, dtype=None):
+    """``a`` as a floating array: integers become float64, anything else non-real is an error."""
     if a is None:
         return None
     try:
         a = ns.asarray(a) if dtype is None else ns.asarray(a, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise TypeError(f"Expected a numeric array for {name}, got {type(a).__name__}.") from exc
-    kind = str(a.dtype)
-    if dtype is None and not ("float" in kind):
-        if "complex" in kind or kind in ("object", "bool", "torch.bool") or kind.startswith("<U"):
-            raise TypeError(f"Expected a real numeric array for {name}, got dtype {kind}.")
-        a = ns.asarray(a, dtype=ns.float64)
-    return a
+    kind = str(a.dtype).replace("torch.", "")
+    if kind.startswith(("float", "bfloat")):
+        return a
+    if kind.startswith(("int", "uint")):
+        return ns.asarray(a, dtype=ns.float64)
+    raise TypeError(f"Expected a real numeric array for {name}, got dtype {kind}.")
 
 
 def _check_inputs(ns, x, centers, covariance, log_weights, values):
