@@ -171,14 +171,21 @@ def test_backend_signatures_match():
 def test_auto_resolution_rules(monkeypatch):
     monkeypatch.setattr(_dispatch, "keops_installed", lambda: True)
     big = _dispatch.KEOPS_MIN_PAIRS
-    assert resolve_backend("auto", "numpy", big, 1, 2) == "keops"
-    assert resolve_backend("auto", "numpy", big, 1, _dispatch.KEOPS_MAX_DIM + 1) == "numpy"
-    assert resolve_backend("auto", "numpy", 10, 10, 2) == "numpy"
-    assert resolve_backend("auto", "torch", big, 1, 2, requires_grad=True) == "torch"
-    assert resolve_backend("auto", "cupy", big, 1, 2) == "cupy"
-    monkeypatch.setattr(_dispatch, "keops_installed", lambda: False)
+    # CPU: the blocked NumPy engine, whatever the size or the library, unless grad is needed.
     assert resolve_backend("auto", "numpy", big, 1, 2) == "numpy"
+    assert resolve_backend("auto", "torch", big, 1, 2) == "numpy"
+    assert resolve_backend("auto", "torch", big, 1, 2, requires_grad=True) == "torch"
+    # GPU: KeOps for large, low-dimensional problems, the caller's GPU library otherwise.
+    assert resolve_backend("auto", "torch", big, 1, 2, on_gpu=True) == "keops"
+    assert resolve_backend("auto", "cupy", big, 1, 2) == "keops"
+    assert resolve_backend("auto", "torch", big, 1, _dispatch.KEOPS_MAX_DIM + 1, on_gpu=True) == "torch"
+    assert resolve_backend("auto", "cupy", 10, 10, 2) == "cupy"
+    assert resolve_backend("auto", "torch", big, 1, 2, requires_grad=True, on_gpu=True) == "torch"
+    monkeypatch.setattr(_dispatch, "keops_installed", lambda: False)
+    assert resolve_backend("auto", "torch", big, 1, 2, on_gpu=True) == "torch"
     assert resolve_backend("torch", "numpy", 1, 1, 2) == "torch"
+    with pytest.raises(ValueError, match="numpy, torch or cupy"):
+        resolve_backend("auto", "jax", 1, 1, 2)
 
 
 def test_auto_never_needs_keops(problem, monkeypatch):
@@ -206,11 +213,15 @@ def test_auto_falls_back_with_one_warning_when_keops_fails(problem, monkeypatch)
     monkeypatch.setattr(_dispatch, "keops_installed", lambda: True)
     monkeypatch.setattr(_dispatch, "_KEOPS_BROKEN", [])
     monkeypatch.setattr(_dispatch, "KEOPS_MIN_PAIRS", 1)
-    with pytest.warns(RuntimeWarning, match="runs 'numpy' instead"):
+    # Pretend the input lives on a GPU, where "auto" prefers KeOps.
+    real_resolve = _dispatch.resolve_backend
+    monkeypatch.setattr(_dispatch, "resolve_backend",
+                        lambda *args: real_resolve(*args[:6], True))
+    with pytest.warns(RuntimeWarning, match="KeOps failed.*runs 'numpy' instead"):
         out = mixture_moments(x, z, structures["isotropic"])
     ref = mixture_moments(x, z, structures["isotropic"], backend="numpy")
     np.testing.assert_allclose(out.log_density, ref.log_density)
-    assert resolve_backend("auto", "numpy", 10**6, 10**6, 2) == "numpy"
+    assert real_resolve("auto", "torch", 10**6, 10**6, 2, False, True) == "torch"
 
 
 # ------------------------------------------------------------------ bad input

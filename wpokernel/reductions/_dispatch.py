@@ -30,12 +30,15 @@ from .covariance import CovarianceStructure
 __all__ = ["MixtureMoments", "mixture_moments", "resolve_backend", "BACKENDS", "available_backends"]
 
 _VALID_BACKENDS = ("auto", "numpy", "torch", "keops", "cupy")
-# KeOps keeps a (query, center) pair's whole formula in registers: a clear win for small
-# dimensions, while for large d the BLAS matrix products of the blocked engine win.
+# On the GPU, KeOps keeps a (query, center) pair's whole formula in registers: its strength
+# for small dimensions, while for large d the matrix products of the blocked engine win.
 KEOPS_MAX_DIM = 32
-# Below about 500 x 500 pairs the KeOps call overhead outweighs its streaming advantage
-# (measured: at 1000 x 1000, d = 2, KeOps CPU 16 ms vs blocked NumPy 39 ms per score call).
+# Below about 500 x 500 pairs a KeOps launch costs more than the blocked engine's work.
 KEOPS_MIN_PAIRS = 500 * 500
+# On the CPU the blocked NumPy engine (two BLAS products and one in-place exp per block) beat
+# KeOps' CPU code in every case of benchmarks/bench_reductions.py on 2 cores (1.1 s vs 1.5 s
+# at 20,000 x 20,000, d = 2; 0.1 s vs 0.3 s at 5,000 x 5,000, d = 16), and the torch CPU
+# engine by 2-3x, so "auto" sends all CPU work that needs no gradient to NumPy.
 DEFAULT_WORKING_MEMORY = 256  # MiB
 
 
@@ -107,26 +110,30 @@ def available_backends():
     return names
 
 
-def resolve_backend(backend, library, n_queries, n_centers, n_features, requires_grad=False):
+def resolve_backend(backend, library, n_queries, n_centers, n_features, requires_grad=False,
+                    on_gpu=False):
     """Concrete backend name for a problem size and the caller's array library.
 
-    ``"auto"`` picks: torch for differentiable torch input (KeOps is not used for fitting);
-    the caller's GPU library (torch CUDA or CuPy) for GPU input; KeOps when it is installed,
-    ``n_features <= KEOPS_MAX_DIM`` and the problem has at least ``KEOPS_MIN_PAIRS`` pairs;
-    the blocked engine of the caller's library otherwise.
+    ``"auto"`` picks, in order: torch for torch input that requires grad (the only
+    differentiable engine); for GPU input (torch CUDA or CuPy), KeOps when it is installed,
+    ``n_features <= KEOPS_MAX_DIM`` and there are at least ``KEOPS_MIN_PAIRS`` pairs, else the
+    caller's GPU library; for CPU input, the blocked NumPy engine (fastest on CPU, see
+    ``benchmarks/bench_reductions.py``). An explicit name is returned as is.
     """
     if backend not in _VALID_BACKENDS:
         raise ValueError(f"Expected backend in {_VALID_BACKENDS}, got {backend!r}.")
+    if library not in _BACKEND_LIBRARY:
+        raise ValueError(f"Expected a numpy, torch or cupy array library, got {library!r}.")
     if backend != "auto":
         return backend
     if library == "torch" and requires_grad:
         return "torch"
+    if not (on_gpu or library == "cupy"):
+        return "numpy"
     large = n_queries * n_centers >= KEOPS_MIN_PAIRS and n_features <= KEOPS_MAX_DIM
-    if large and library in ("numpy", "torch") and keops_installed() and not _KEOPS_BROKEN:
+    if large and keops_installed() and not _KEOPS_BROKEN:
         return "keops"
-    if library in _BACKEND_LIBRARY:
-        return library
-    raise ValueError(f"Expected a numpy, torch or cupy array library, got {library!r}.")
+    return library
 
 
 # ----------------------------------------------------------------------------------------
@@ -214,9 +221,9 @@ def _compute_library(backend, library):
     return _BACKEND_LIBRARY[backend]
 
 
-def _run(name, library, arrays, covariance, score, laplacian, working_memory):
+def _run(name, library, arrays, covariance, score, laplacian, working_memory, requires_grad):
     dst = _compute_library(name, library)
-    if library == "torch" and dst != "torch" and bool(arrays[0].requires_grad or arrays[1].requires_grad):
+    if requires_grad and dst != "torch":
         raise ValueError(
             f"Expected backend='torch' (or 'auto') for tensors that require grad, got backend={name!r}, "
             "which cannot propagate gradients."
@@ -282,19 +289,25 @@ def mixture_moments(x, centers, covariance, log_weights=None, values=None, *, sc
         raise ValueError(f"Expected a positive working_memory in MiB, got {working_memory!r}.")
     arrays = _check_inputs(ns, x, centers, covariance, log_weights, values)
     n_queries, n_features = arrays[0].shape
-    requires_grad = ns.name == "torch" and any(a is not None and a.requires_grad for a in arrays)
-    name = resolve_backend(backend, ns.name, n_queries, arrays[1].shape[0], n_features, requires_grad)
+    requires_grad = covariance.requires_grad or (
+        ns.name == "torch" and any(a is not None and a.requires_grad for a in arrays))
+    on_gpu = ns.name == "cupy" or (ns.name == "torch" and arrays[0].is_cuda)
+    name = resolve_backend(backend, ns.name, n_queries, arrays[1].shape[0], n_features,
+                           requires_grad, on_gpu)
     try:
-        out = _run(name, ns.name, arrays, covariance, score, laplacian, working_memory)
+        out = _run(name, ns.name, arrays, covariance, score, laplacian, working_memory, requires_grad)
     except (ValueError, TypeError):
         raise
     except Exception as exc:
         if backend != "auto" or name != "keops":
             raise
         _KEOPS_BROKEN.append(repr(exc))
+        fallback = resolve_backend("auto", ns.name, n_queries, arrays[1].shape[0], n_features,
+                                   requires_grad, on_gpu)
         warnings.warn(
-            f"KeOps failed ({exc!r}); backend='auto' runs {ns.name!r} instead from now on.",
+            f"KeOps failed ({exc!r}); backend='auto' runs {fallback!r} instead from now on.",
             RuntimeWarning, stacklevel=2,
         )
-        out = _run(ns.name, ns.name, arrays, covariance, score, laplacian, working_memory)
+        out = _run(fallback, ns.name, arrays, covariance, score, laplacian, working_memory,
+                   requires_grad)
     return MixtureMoments(*out)

@@ -131,8 +131,9 @@ class TorchNamespace:
         return self.xp.linalg.inv(a)
 
     def exp_shifted(self, f, m):
-        # Out of place: autograd needs the logits.
-        return self.xp.exp(f - m[:, None])
+        if f.requires_grad:  # out of place: autograd needs the logits
+            return self.xp.exp(f - m[:, None])
+        return f.sub_(m[:, None]).exp_()
 
     def to_numpy(self, a):
         return a.detach().cpu().numpy()

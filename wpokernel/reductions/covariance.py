@@ -108,6 +108,11 @@ class CovarianceStructure:
         """Dimension the parameters describe (``None``: any)."""
         return int(getattr(self, self._shape_param).shape[1])
 
+    @property
+    def requires_grad(self):
+        """Whether any parameter is a torch tensor that requires grad."""
+        return any(bool(getattr(getattr(self, name), "requires_grad", False)) for name in self._params)
+
     def with_added_variance(self, variance):
         """Same structure with ``variance * I`` added to every component covariance."""
         kwargs = {name: getattr(self, name) for name in self._params}
