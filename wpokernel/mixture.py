@@ -27,6 +27,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
+from ._validation import nonnegative_real, positive_real
 from .reductions import DEFAULT_WORKING_MEMORY, CovarianceStructure, get_namespace, mixture_moments
 
 __all__ = ["GaussianMixtureField", "check_noise"]
@@ -34,10 +35,7 @@ __all__ = ["GaussianMixtureField", "check_noise"]
 
 def check_noise(noise, name="noise"):
     """Validate a heat-flow noise time :math:`s \\ge 0` and return it as a float."""
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
-        raise TypeError(f"Expected a real number for {name}, got {type(noise).__name__}.")
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"Expected a finite {name} >= 0, got {noise}.")
+    nonnegative_real(name, noise)
     return float(noise)
 
 
@@ -85,8 +83,7 @@ class GaussianMixtureField:
             log_weights = log_weights - (ns.logsumexp(log_weights, 0) if ns.name == "torch"
                                          else logsumexp(log_weights))
         self.log_weights = log_weights
-        if not isinstance(beta, numbers.Real) or not beta > 0:
-            raise ValueError(f"Expected beta > 0, got {beta!r}.")
+        positive_real("beta", beta)
         self.beta = float(beta)
         self.backend = backend
         self.working_memory = working_memory

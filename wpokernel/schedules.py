@@ -8,22 +8,15 @@ from :math:`s = T` down to a noise floor :math:`s = \varepsilon` (the stopping t
 :math:`\beta^2 \nabla \log \eta(x, T - t)`).
 """
 
-import math
 import numbers
 
 import numpy as np
 
+from ._validation import positive_real
+
 __all__ = ["HeatSchedule"]
 
 _VALID_SPACINGS = ("geometric", "linear")
-
-
-def _positive_real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"Expected a finite real number for {name}, got {value!r}.")
-    if value <= 0:
-        raise ValueError(f"Expected {name} > 0, got {value}.")
-    return float(value)
 
 
 class HeatSchedule:
@@ -38,8 +31,9 @@ class HeatSchedule:
     """
 
     def __init__(self, beta=1.0, T=1.0):
-        self.beta = _positive_real(beta, "beta")
-        self.T = _positive_real(T, "T")
+        positive_real("beta", beta)
+        positive_real("T", T)
+        self.beta, self.T = float(beta), float(T)
 
     def variance(self, s):
         r"""Added variance :math:`\beta^2 s` of :math:`\eta(\cdot, s)`."""

@@ -24,6 +24,7 @@ from .._validation import (
     validate_params,
 )
 from ..integrators import probability_flow_ode, reverse_sde
+from ..mixture import check_noise
 from ..reductions import resolve_backend
 from ..schedules import HeatSchedule
 
@@ -102,10 +103,7 @@ class BaseMixtureScore(BaseEstimator):
         return validate_data(self, X, dtype=np.float64, reset=False)
 
     def _noise(self, noise):
-        if noise is None:
-            return self.eps
-        nonnegative_real("noise", noise)
-        return float(noise)
+        return self.eps if noise is None else check_noise(noise)
 
     def score_samples(self, X):
         r"""Normalized log-density :math:`\log \eta(x, \varepsilon)` of the model, in nats.

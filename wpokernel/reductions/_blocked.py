@@ -15,6 +15,8 @@ which is exact, so the result does not depend on the block sizes. Squared distan
 from matrix products, never from an ``(M, N, d)`` broadcast.
 """
 
+from ._prepared import center_and_prepare
+
 # Live (M_b, N_b) arrays per pair of the isotropic and diagonal paths (distances, logits,
 # weights and one product), used to turn the memory budget into block sizes.
 _BASE_FLOATS_PER_PAIR = 6
@@ -85,11 +87,7 @@ def reduce_blocked(ns, x_i, z_j, covariance, log_weights_j, values_j, *, score, 
     values (M, k) | None]``; see :func:`wpokernel.reductions.mixture_moments`.
     """
     n_queries, n_features = x_i.shape
-    # Distances are translation invariant; centring on the centers' mean keeps the
-    # |x|^2 - 2 x.z + |z|^2 expansion from cancelling catastrophically far from the origin.
-    shift = ns.sum(z_j, 0) / z_j.shape[0]
-    x_i, z_j = x_i - shift, z_j - shift
-    prepared = covariance.prepare(ns, z_j).set_log_weights(log_weights_j)
+    x_i, z_j, prepared = center_and_prepare(ns, x_i, z_j, covariance, log_weights_j)
     columns_j = prepared.columns(score, laplacian)
     n_columns = 0 if columns_j is None else columns_j.shape[1]
     weights_j = ns.concat([ns.ones((z_j.shape[0], 1), like=z_j)]

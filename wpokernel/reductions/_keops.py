@@ -23,6 +23,8 @@ except ImportError:  # optional dependency
     NumpyLazyTensor = TorchLazyTensor = None
 
 
+from ._prepared import center_and_prepare
+
 KEOPS_AVAILABLE = NumpyLazyTensor is not None
 INSTALL_HINT = "KeOps is not installed: pip install 'wpokernel[keops]' (or pip install pykeops)."
 
@@ -65,9 +67,7 @@ def reduce_keops(ns, x_i, z_j, covariance, log_weights_j, values_j, *, score, la
     if not KEOPS_AVAILABLE:
         raise ImportError(INSTALL_HINT)
     n_features = x_i.shape[1]
-    shift = ns.sum(z_j, 0) / z_j.shape[0]
-    x_i, z_j = x_i - shift, z_j - shift
-    prepared = covariance.prepare(ns, z_j).set_log_weights(log_weights_j)
+    x_i, z_j, prepared = center_and_prepare(ns, x_i, z_j, covariance, log_weights_j)
     delta = _lazy(ns, x_i, 0) - _lazy(ns, z_j, 1)  # (M, N, d) symbolic
     pdelta = _precision_displacement(ns, prepared, delta)
     f = _lazy(ns, _column(prepared.bias), 1) - 0.5 * (delta * pdelta).sum(-1)
