@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
+from scipy.stats import norm
 
-from wpokernel.diagnostics import memorization_ratio, nearest_neighbor_distances
+from wpokernel.diagnostics import copy_gap, memorization_ratio, nearest_neighbor_distances
 
 
 def _brute_force_nearest(samples, X_train, n_neighbors):
@@ -114,3 +115,72 @@ def test_memorization_needs_two_training_points():
 def test_bad_threshold_raises(threshold):
     with pytest.raises(ValueError, match=r"Expected threshold in \(0, 1\]"):
         memorization_ratio(np.zeros((3, 2)), np.eye(2), threshold=threshold)
+
+
+def _mann_whitney_z_brute_force(a, b):
+    """Normal score of U by a double loop, with the tie-corrected null variance."""
+    u = sum(float(x > y) + 0.5 * float(x == y) for x in a for y in b)
+    n, m = len(a), len(b)
+    _, tie_sizes = np.unique(np.concatenate([a, b]), return_counts=True)
+    variance = n * m / 12 * (n + m + 1 - np.sum(tie_sizes**3 - tie_sizes) / ((n + m) * (n + m - 1)))
+    return (u - n * m / 2) / np.sqrt(variance)
+
+
+def test_mann_whitney_z_matches_double_loop_and_scipy_with_ties():
+    from scipy.stats import mannwhitneyu
+
+    from wpokernel.diagnostics.memorization import _mann_whitney_z
+
+    rng = np.random.default_rng(10)
+    a, b = np.round(rng.normal(size=40), 1), np.round(rng.normal(0.3, size=30), 1)
+    z = _mann_whitney_z(a, b)
+    np.testing.assert_allclose(z, _mann_whitney_z_brute_force(a, b), rtol=1e-12)
+    p_value = mannwhitneyu(a, b, method="asymptotic", use_continuity=False).pvalue
+    np.testing.assert_allclose(2 * norm.sf(abs(z)), p_value, rtol=1e-9)
+
+
+def test_copy_gap_of_copies_has_zero_ratio_and_the_separation_z():
+    rng = np.random.default_rng(11)
+    X_train, X_test = rng.normal(size=(300, 2)), rng.normal(size=(100, 2))
+    gap = copy_gap(X_train[:80], X_train, X_test)
+    assert gap.median_ratio == 0.0
+    np.testing.assert_array_equal(gap.sample_distances, 0.0)
+    # Every sample distance (0) is below every test distance: U = 0.
+    expected_z = _mann_whitney_z_brute_force(gap.sample_distances, gap.test_distances)
+    np.testing.assert_allclose(gap.z_score, expected_z, rtol=1e-12)
+    assert gap.z_score < -10
+
+
+def test_copy_gap_of_fresh_samples_is_near_null():
+    # Fresh samples and test points are exchangeable given the training set, so z is
+    # approximately standard normal over replicates.
+    rng = np.random.default_rng(12)
+    X_train = rng.normal(size=(500, 2))
+    z_scores = [
+        copy_gap(rng.normal(size=(200, 2)), X_train, rng.normal(size=(200, 2))).z_score
+        for _ in range(40)
+    ]
+    assert abs(np.mean(z_scores)) < 4 / np.sqrt(40)
+    assert 0.6 < np.std(z_scores) < 1.4
+
+
+def test_copy_gap_distances_are_the_nearest_neighbour_distances():
+    rng = np.random.default_rng(13)
+    samples, X_train, X_test = (rng.normal(size=(k, 3)) for k in (20, 50, 30))
+    gap = copy_gap(samples, X_train, X_test)
+    np.testing.assert_allclose(
+        gap.sample_distances, _brute_force_nearest(samples, X_train, 1)[:, 0], rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        gap.test_distances, _brute_force_nearest(X_test, X_train, 1)[:, 0], rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        gap.median_ratio, np.median(gap.sample_distances) / np.median(gap.test_distances)
+    )
+
+
+def test_copy_gap_names_the_bad_input():
+    with pytest.raises(ValueError, match="Expected X_test to have the same number of features"):
+        copy_gap(np.zeros((3, 2)), np.zeros((4, 2)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="Expected finite values in X_test"):
+        copy_gap(np.zeros((3, 2)), np.zeros((4, 2)), np.full((3, 2), np.nan))

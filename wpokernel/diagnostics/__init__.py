@@ -1,13 +1,44 @@
-r"""Diagnostics that tell memorization from generalization.
+r"""Diagnostics that tell memorization from generalization, and measure sample quality.
 
-They take arrays of points only, never estimators:
+They take arrays of points, never estimators, except :func:`evaluate`:
 
-* :func:`nearest_neighbor_distances` and :func:`memorization_ratio` compare generated points
-  with the training set;
-* :func:`energy_distance` compares two samples, e.g. generated points and held-out data.
+* memorization, against the training set: :func:`nearest_neighbor_distances`,
+  :func:`memorization_ratio` and :func:`copy_gap`;
+* sample quality, against held-out data, with no pretrained network:
+  :func:`mmd_squared` (with :func:`median_heuristic`), :func:`energy_distance`,
+  :func:`sliced_wasserstein` and :func:`classifier_two_sample_test`;
+* :func:`evaluate` draws samples from a fitted model and returns all of the above.
 """
 
-from wpokernel.diagnostics.memorization import memorization_ratio, nearest_neighbor_distances
-from wpokernel.diagnostics.two_sample import energy_distance
+from wpokernel.diagnostics.classifier import ClassifierTestResult, classifier_two_sample_test
+from wpokernel.diagnostics.evaluation import METRICS, Evaluation, evaluate
+from wpokernel.diagnostics.memorization import (
+    CopyGap,
+    copy_gap,
+    memorization_ratio,
+    nearest_neighbor_distances,
+)
+from wpokernel.diagnostics.sliced import sliced_wasserstein
+from wpokernel.diagnostics.two_sample import (
+    MULTISCALE_FACTORS,
+    energy_distance,
+    median_heuristic,
+    mmd_squared,
+)
 
-__all__ = ["energy_distance", "memorization_ratio", "nearest_neighbor_distances"]
+__all__ = [
+    "METRICS",
+    "MULTISCALE_FACTORS",
+    "ClassifierTestResult",
+    "CopyGap",
+    "Evaluation",
+    "classifier_two_sample_test",
+    "copy_gap",
+    "energy_distance",
+    "evaluate",
+    "median_heuristic",
+    "memorization_ratio",
+    "mmd_squared",
+    "nearest_neighbor_distances",
+    "sliced_wasserstein",
+]

@@ -19,8 +19,8 @@ DEFAULT_WORKING_MEMORY_MB = 256
 
 _BYTES_PER_MB = 2**20
 # A block holds at most about three (m, N) 8-byte temporaries: the matrix product, plus the
-# index array and work copy of np.argpartition (nearest neighbours) or the square roots
-# (energy distance).
+# index array and work copy of np.argpartition (nearest neighbours) or the kernel values
+# (pair sums).
 _BYTES_PER_PAIR = 3 * np.dtype(np.float64).itemsize
 
 
@@ -96,3 +96,30 @@ def centered_pair(A, B):
     """
     center = B.mean(axis=0)
     return A - center, B - center
+
+
+def pair_sum(a_i, b_j, kernel, budget_bytes, *, exclude_diagonal=False):
+    r"""Return :math:`\sum_{i, j} k(|a_i - b_j|^2)`, block by block over the rows of ``a_i``.
+
+    Parameters
+    ----------
+    a_i, b_j : ndarray of shape (M, d) and (N, d)
+        Point sets, ideally centred by :func:`centered_pair`.
+    kernel : callable
+        Maps an (m, N) block of squared distances to kernel values of the same shape; it may
+        overwrite its argument.
+    budget_bytes : float
+        Working-memory budget of one block.
+    exclude_diagonal : bool, default=False
+        Leave out the pairs :math:`i = j`, for U-statistics where ``a_i`` is ``b_j``.
+    """
+    sq_norm_a_i = np.einsum("id,id->i", a_i, a_i)  # (M,)
+    sq_norm_b_j = np.einsum("jd,jd->j", b_j, b_j)  # (N,)
+    total = 0.0
+    for rows in row_blocks(a_i.shape[0], b_j.shape[0], budget_bytes):
+        K_ij = kernel(squared_distances(a_i[rows], b_j, sq_norm_a_i[rows], sq_norm_b_j))
+        if exclude_diagonal:
+            local_i = np.arange(K_ij.shape[0])
+            K_ij[local_i, rows.start + local_i] = 0.0
+        total += float(K_ij.sum())
+    return total
