@@ -148,3 +148,18 @@ def test_bad_data_raise(gaussian_data):
         evaluate(_GaussianModel(2), X_train, X_test[:, :1])
     with pytest.raises(ValueError, match="Expected X_test to have at least 4 rows, got 3"):
         evaluate(_GaussianModel(2), X_train, X_test[:3])
+
+
+def test_evaluate_samples_measures_given_points_like_evaluate(gaussian_data):
+    from wpokernel.diagnostics import evaluate_samples
+
+    X_train, X_test = gaussian_data
+    samples = X_train[:250]
+    by_model = evaluate(_CopyingModel(X_train), X_train, X_test, n_samples=250, random_state=0)
+    by_samples = evaluate_samples(samples, X_train, X_test, random_state=5)
+    assert evaluate_samples(samples, X_train, X_test, random_state=5) == by_samples
+    # Entries without a random choice agree whatever the seeds.
+    for name in ("memorized_fraction", "copy_gap_z", "mmd2_median", "energy_distance"):
+        assert by_samples[name] == by_model[name], name
+    with pytest.raises(ValueError, match="Expected the samples drawn from the model to have at"):
+        evaluate_samples(samples[:3], X_train, X_test)

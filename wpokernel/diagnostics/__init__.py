@@ -7,11 +7,12 @@ They take arrays of points, never estimators, except :func:`evaluate`:
 * sample quality, against held-out data, with no pretrained network:
   :func:`mmd_squared` (with :func:`median_heuristic`), :func:`energy_distance`,
   :func:`sliced_wasserstein` and :func:`classifier_two_sample_test`;
-* :func:`evaluate` draws samples from a fitted model and returns all of the above.
+* :func:`evaluate` draws samples from a fitted model and returns all of the above,
+  :func:`evaluate_samples` measures samples drawn beforehand.
 """
 
 from wpokernel.diagnostics.classifier import ClassifierTestResult, classifier_two_sample_test
-from wpokernel.diagnostics.evaluation import METRICS, Evaluation, evaluate
+from wpokernel.diagnostics.evaluation import METRICS, Evaluation, evaluate, evaluate_samples
 from wpokernel.diagnostics.memorization import (
     CopyGap,
     copy_gap,
@@ -36,6 +37,7 @@ __all__ = [
     "copy_gap",
     "energy_distance",
     "evaluate",
+    "evaluate_samples",
     "median_heuristic",
     "memorization_ratio",
     "mmd_squared",

@@ -1,6 +1,7 @@
 r"""One call that measures a fitted generative model: are its samples good, and are they new?
 
 :func:`evaluate` draws samples from a fitted model and compares them
+(:func:`evaluate_samples` does the same for samples drawn beforehand)
 
 * with the training set, for memorization: the memorized fraction
   (:func:`~wpokernel.diagnostics.memorization_ratio`) next to that of held-out data, and the
@@ -40,7 +41,7 @@ from wpokernel.diagnostics.two_sample import (
     mmd_squared,
 )
 
-__all__ = ["METRICS", "Evaluation", "evaluate"]
+__all__ = ["METRICS", "Evaluation", "evaluate", "evaluate_samples"]
 
 #: Metric name -> (description, value it takes for an ideal model).
 METRICS = {
@@ -58,6 +59,7 @@ METRICS = {
 }
 # The classifier test splits the samples in half and needs two points of each label per half.
 _MIN_SAMPLES = 4
+_SAMPLES_NAME = "the samples drawn from the model"
 _SEED_BOUND = np.iinfo(np.int32).max
 
 
@@ -123,6 +125,98 @@ def _check_model(model):
         check_is_fitted(model)
 
 
+def evaluate_samples(
+    samples,
+    X_train,
+    X_test,
+    *,
+    random_state=None,
+    classifier=None,
+    n_projections=128,
+    working_memory=DEFAULT_WORKING_MEMORY_MB,
+):
+    r"""Measure generated points against the training data and held-out data.
+
+    With :math:`x_1, \dots, x_n` the samples, :math:`\{z_k\}` the training set and
+    :math:`y_1, \dots, y_m` held-out data from the same law:
+
+    * ``memorized_fraction``: :math:`\frac1n \sum_i \mathbf 1[d_1(x_i)/d_2(x_i) < 1/3]`, with
+      :math:`d_k` the distance to the :math:`k`-th nearest training point, and
+      ``memorized_fraction_test`` the same for :math:`\{y_j\}`, the level of fresh data;
+    * ``copy_gap_z`` and ``copy_gap_median_ratio`` from :func:`copy_gap`;
+    * ``mmd2_median`` and ``mmd2_multiscale``: unbiased :math:`\mathrm{MMD}^2(x, y)` with the
+      bandwidth :math:`\sigma` = median distance of the pooled real data
+      :math:`\{z_k\} \cup \{y_j\}`, and with :math:`\sigma \times (1/4, \dots, 4)`;
+    * ``energy_distance``, ``sliced_wasserstein`` (:math:`p = 2`) and ``c2st_accuracy``
+      between :math:`\{x_i\}` and :math:`\{y_j\}`.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, n_features)
+        Generated points, at least four.
+    X_train : array-like of shape (n_train, n_features)
+        Data the model was fitted on, at least two points.
+    X_test : array-like of shape (n_test, n_features)
+        Held-out data from the same law, at least four points.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every random choice of the metrics.
+    classifier : scikit-learn classifier or None, default=None
+        Classifier of the two-sample test; see :func:`classifier_two_sample_test`.
+    n_projections : int, default=128
+        Directions of the sliced Wasserstein distance.
+    working_memory : float, default=256
+        Budget in MiB for one block of pairwise distances.
+
+    Returns
+    -------
+    evaluation : Evaluation
+        A dict of the metrics above; ``print(evaluation)`` shows them as a table.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are not finite 2-D arrays with the same number of features, or have
+        too few rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel.diagnostics import evaluate_samples
+    >>> rng = np.random.default_rng(0)
+    >>> X_train, X_test = rng.normal(size=(500, 2)), rng.normal(size=(200, 2))
+    >>> evaluate_samples(X_train[:200], X_train, X_test, random_state=0)["memorized_fraction"]
+    1.0
+    """
+    samples = check_points(samples, _SAMPLES_NAME, min_rows=_MIN_SAMPLES)
+    X_train = check_points(X_train, "X_train", min_rows=2)
+    X_test = check_points(X_test, "X_test", min_rows=_MIN_SAMPLES)
+    check_same_features(X_train, "X_train", X_test, "X_test")
+    check_same_features(X_train, "X_train", samples, _SAMPLES_NAME)
+
+    metric_seed = int(check_random_state(random_state).randint(_SEED_BOUND))
+    bandwidth = median_heuristic(X_train, X_test, random_state=metric_seed)
+    memory = {"working_memory": working_memory}
+    gap = copy_gap(samples, X_train, X_test, **memory)
+    return Evaluation(
+        n_samples=samples.shape[0],
+        memorized_fraction=memorization_ratio(samples, X_train, **memory)[0],
+        memorized_fraction_test=memorization_ratio(X_test, X_train, **memory)[0],
+        copy_gap_z=gap.z_score,
+        copy_gap_median_ratio=gap.median_ratio,
+        mmd2_median=mmd_squared(samples, X_test, bandwidth=bandwidth, **memory),
+        mmd2_multiscale=mmd_squared(
+            samples, X_test, bandwidth=[bandwidth * f for f in MULTISCALE_FACTORS], **memory
+        ),
+        energy_distance=energy_distance(samples, X_test, **memory),
+        sliced_wasserstein=sliced_wasserstein(
+            samples, X_test, n_projections=n_projections, random_state=metric_seed, **memory
+        ),
+        c2st_accuracy=classifier_two_sample_test(
+            samples, X_test, classifier=classifier, random_state=metric_seed
+        ).accuracy,
+    )
+
+
 def evaluate(
     model,
     X_train,
@@ -134,21 +228,11 @@ def evaluate(
     n_projections=128,
     working_memory=DEFAULT_WORKING_MEMORY_MB,
 ):
-    r"""Measure the samples of a fitted model against its training data and held-out data.
+    r"""Draw samples from a fitted model and measure them, with its held-out likelihood.
 
-    With :math:`x_1, \dots, x_n` drawn from the model, :math:`\{z_k\}` the training set and
-    :math:`y_1, \dots, y_m` held-out data from the same law:
-
-    * ``memorized_fraction``: :math:`\frac1n \sum_i \mathbf 1[d_1(x_i)/d_2(x_i) < 1/3]`, with
-      :math:`d_k` the distance to the :math:`k`-th nearest training point, and
-      ``memorized_fraction_test`` the same for :math:`\{y_j\}`, the level of fresh data;
-    * ``copy_gap_z`` and ``copy_gap_median_ratio`` from :func:`copy_gap`;
-    * ``mmd2_median`` and ``mmd2_multiscale``: unbiased :math:`\mathrm{MMD}^2(x, y)` with the
-      bandwidth :math:`\sigma` = median distance of the pooled real data
-      :math:`\{z_k\} \cup \{y_j\}`, and with :math:`\sigma \times (1/4, \dots, 4)`;
-    * ``energy_distance``, ``sliced_wasserstein`` (:math:`p = 2`) and ``c2st_accuracy``
-      between :math:`\{x_i\}` and :math:`\{y_j\}`;
-    * ``log_likelihood``: :math:`\frac1m \sum_j \log p(y_j)` from ``model.score_samples``.
+    The samples are measured by :func:`evaluate_samples`; when the model has
+    ``score_samples``, ``log_likelihood`` adds the held-out mean log-likelihood
+    :math:`\frac1m \sum_j \log p(y_j)`.
 
     Parameters
     ----------
@@ -162,7 +246,7 @@ def evaluate(
     X_test : array-like of shape (n_test, n_features)
         Held-out data from the same law, at least four points.
     n_samples : int or None, default=None
-        Number of samples to draw; ``None`` draws ``n_test``.
+        Number of samples to draw, at least four; ``None`` draws ``n_test``.
     random_state : int, RandomState instance or None, default=None
         Seeds the samples and every random choice of the metrics.
     classifier : scikit-learn classifier or None, default=None
@@ -175,7 +259,8 @@ def evaluate(
     Returns
     -------
     evaluation : Evaluation
-        A dict of the metrics above; ``print(evaluation)`` shows them as a table.
+        A dict of the metrics of :func:`evaluate_samples`, plus ``log_likelihood``;
+        ``print(evaluation)`` shows them as a table.
 
     Raises
     ------
@@ -207,31 +292,14 @@ def evaluate(
 
     rng = check_random_state(random_state)
     sample_seed, metric_seed = (int(seed) for seed in rng.randint(_SEED_BOUND, size=2))
-    samples = check_points(
-        _draw_samples(model, n_samples, sample_seed), "the samples drawn from the model"
-    )
-    check_same_features(X_train, "X_train", samples, "the samples drawn from the model")
-
-    bandwidth = median_heuristic(X_train, X_test, random_state=metric_seed)
-    memory = {"working_memory": working_memory}
-    gap = copy_gap(samples, X_train, X_test, **memory)
-    evaluation = Evaluation(
-        n_samples=samples.shape[0],
-        memorized_fraction=memorization_ratio(samples, X_train, **memory)[0],
-        memorized_fraction_test=memorization_ratio(X_test, X_train, **memory)[0],
-        copy_gap_z=gap.z_score,
-        copy_gap_median_ratio=gap.median_ratio,
-        mmd2_median=mmd_squared(samples, X_test, bandwidth=bandwidth, **memory),
-        mmd2_multiscale=mmd_squared(
-            samples, X_test, bandwidth=[bandwidth * f for f in MULTISCALE_FACTORS], **memory
-        ),
-        energy_distance=energy_distance(samples, X_test, **memory),
-        sliced_wasserstein=sliced_wasserstein(
-            samples, X_test, n_projections=n_projections, random_state=metric_seed, **memory
-        ),
-        c2st_accuracy=classifier_two_sample_test(
-            samples, X_test, classifier=classifier, random_state=metric_seed
-        ).accuracy,
+    evaluation = evaluate_samples(
+        _draw_samples(model, n_samples, sample_seed),
+        X_train,
+        X_test,
+        random_state=metric_seed,
+        classifier=classifier,
+        n_projections=n_projections,
+        working_memory=working_memory,
     )
     if callable(getattr(model, "score_samples", None)):
         evaluation["log_likelihood"] = float(np.mean(model.score_samples(X_test)))
