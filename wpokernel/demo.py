@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.model_selection import GridSearchCV
 
 from wpokernel import EmpiricalScore
 from wpokernel.datasets import make_toy, train_test_split_data
 from wpokernel.diagnostics import energy_distance, memorization_ratio
+from wpokernel.plotting import plot_samples_2d
 
 __all__ = ["run_demo"]
 
@@ -94,21 +93,6 @@ def _format_row(cells):
     )
 
 
-def _plot(X_train, samples, path):
-    """Save three scatter panels: training data, then each model's samples."""
-    panels = [("training data", X_train)] + [
-        (_MODELS[label][0], points) for label, points in samples.items()
-    ]
-    figure = Figure(figsize=(4 * len(panels), 4), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(panels), sharex=True, sharey=True)
-    for ax, (title, points) in zip(axes, panels):
-        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6)
-        ax.set_title(title, fontsize=10)
-        ax.set_aspect("equal")
-    figure.savefig(path, dpi=120)
-
-
 def run_demo(
     dataset="2spirals",
     *,
@@ -168,7 +152,12 @@ def run_demo(
         )
         np.save(output_dir / f"samples_{label}.npy", samples[label])
         rows.append((table_label, *cells))
-    _plot(X_train, samples, output_dir / _FIGURE_NAME)
+    figure = plot_samples_2d(
+        X_train,
+        {_MODELS[label][0]: points for label, points in samples.items()},
+        data_label="training data",
+    )
+    figure.savefig(output_dir / _FIGURE_NAME, dpi=120)
 
     print(f"{dataset}: {n_train} training points, {n_samples} test points, "
           f"{n_samples} samples per model ({_SAMPLING_METHOD})", file=stream)
