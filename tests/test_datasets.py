@@ -1,13 +1,30 @@
-"""Tests of the toy data generators against the laws they are defined by."""
+"""Tests of the data generators and loaders against the laws they are defined by."""
 
 import numpy as np
 import pytest
+from scipy import stats
+from sklearn.datasets import load_digits
+from sklearn.neighbors import NearestNeighbors
 
-from wpokernel.datasets import TOY_NAMES, make_swissroll6d, make_toy, train_test_split_data
+from wpokernel.datasets import (
+    DIGITS_IMAGE_SHAPE,
+    MANIFOLD_INTRINSIC_DIMS,
+    MANIFOLD_NAMES,
+    TOY_NAMES,
+    load_digits_continuous,
+    make_manifold,
+    make_swissroll6d,
+    make_toy,
+    train_test_split_data,
+)
 
 EXPECTED_NAMES = {
     "swissroll", "circles", "rings", "moons", "8gaussians", "pinwheel", "2spirals", "checkerboard"
 }
+EXPECTED_MANIFOLDS = {"sphere", "s_curve", "torus"}
+EPS = np.finfo(np.float64).eps
+# The ring torus of make_manifold.
+TORUS_R, TORUS_r = 2.0, 1.0
 
 
 def test_all_reference_toys_are_available():
@@ -133,3 +150,217 @@ def test_bad_n_samples_raise(n_samples, error, match):
 def test_bad_noise_raises(noise, error, match):
     with pytest.raises(error, match=match):
         make_toy("moons", 10, noise=noise)
+
+
+# ---------------------------------------------------------------------------------------------
+# make_manifold
+# ---------------------------------------------------------------------------------------------
+
+
+def test_all_manifolds_are_available_with_their_dimension():
+    assert set(MANIFOLD_NAMES) == EXPECTED_MANIFOLDS
+    assert MANIFOLD_INTRINSIC_DIMS == {name: 2 for name in EXPECTED_MANIFOLDS}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_MANIFOLDS))
+@pytest.mark.parametrize(("n_samples", "ambient_dim"), [(1, 3), (2, 10), (101, 4)])
+def test_manifold_shape_dtype_and_finiteness(name, n_samples, ambient_dim):
+    X = make_manifold(name, n_samples, ambient_dim=ambient_dim, random_state=0)
+    assert X.shape == (n_samples, ambient_dim)
+    assert X.dtype == np.float64
+    assert np.all(np.isfinite(X))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_MANIFOLDS))
+def test_manifold_random_state_makes_draws_reproducible(name):
+    X = make_manifold(name, 50, random_state=3)
+    np.testing.assert_array_equal(
+        X, make_manifold(name, 50, random_state=np.random.RandomState(3))
+    )
+    assert not np.array_equal(X, make_manifold(name, 50, random_state=4))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_MANIFOLDS))
+def test_noiseless_manifold_spans_exactly_three_dimensions(name):
+    # A rotation of points in R^3 padded with zeros: after centring, three singular values
+    # are of order sqrt(n) and the other D - 3 are rounding errors, below the tolerance
+    # numpy's matrix_rank uses, s_max * max(n, D) * eps.
+    X = make_manifold(name, 2000, ambient_dim=10, noise=0.0, random_state=0)
+    singular_values = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    tolerance = singular_values[0] * max(X.shape) * EPS
+    assert np.sum(singular_values > tolerance) == 3
+    assert singular_values[2] > 1.0
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_MANIFOLDS))
+def test_manifold_neighbourhoods_have_the_intrinsic_dimension(name):
+    # Near each point a surface is its tangent plane: the 20 nearest neighbours spread along
+    # two directions, and curvature adds a third one of order radius^2 * curvature, far
+    # smaller. Count the local singular values above a quarter of the largest.
+    X = make_manifold(name, 5000, noise=0.0, random_state=0)
+    _, neighbours = NearestNeighbors(n_neighbors=20).fit(X).kneighbors(X[:100])
+    patches = X[neighbours] - X[neighbours].mean(axis=1, keepdims=True)  # (100, 20, D)
+    singular_values = np.linalg.svd(patches, compute_uv=False)  # (100, min(20, D))
+    local_dims = np.sum(singular_values >= 0.25 * singular_values[:, :1], axis=1)
+    np.testing.assert_array_equal(local_dims, MANIFOLD_INTRINSIC_DIMS[name])
+
+
+def test_embedding_plane_is_uniformly_random():
+    # Without noise the points span the plane of the first three rows of a Haar rotation,
+    # a uniformly random 3-plane of R^D; the squared length of the projection of a fixed
+    # unit vector onto it is Beta(3/2, (D - 3)/2), here over 300 independent draws.
+    ambient_dim = 6
+    squared_projections = []
+    for seed in range(300):
+        X = make_manifold("sphere", 10, ambient_dim=ambient_dim, noise=0.0, random_state=seed)
+        plane_basis = np.linalg.svd(X, full_matrices=False)[2][:3]  # (3, D)
+        squared_projections.append(np.sum(plane_basis[:, 0] ** 2))
+    beta = stats.beta(3 / 2, (ambient_dim - 3) / 2)
+    assert stats.kstest(squared_projections, beta.cdf).pvalue > 1e-3
+
+
+def test_sphere_points_have_unit_norm():
+    # A rotation preserves norms; each entry of the rotated point is a 10-term dot product, so
+    # the rounding error is a few eps per term at most.
+    ambient_dim = 10
+    X = make_manifold("sphere", 1000, ambient_dim=ambient_dim, noise=0.0, random_state=0)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=0, atol=ambient_dim * EPS)
+
+
+def test_sphere_is_uniform():
+    # Archimedes: for independent uniform points x, y on the unit 2-sphere, <x, y> is uniform
+    # on [-1, 1]; this holds in any rotated frame. Each coordinate of the mean has variance
+    # at most 1 / (3n).
+    n = 20000
+    X = make_manifold("sphere", n, noise=0.0, random_state=0)
+    inner_products = np.einsum("id,id->i", X[0::2], X[1::2])  # (n / 2,)
+    assert stats.kstest(inner_products, stats.uniform(loc=-1.0, scale=2.0).cdf).pvalue > 1e-3
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=5 / np.sqrt(3 * n))
+    second_moment_eigenvalues = np.linalg.eigvalsh(X.T @ X / n)[::-1]
+    # The Frobenius error of the second-moment matrix has variance (2/3) / n.
+    np.testing.assert_allclose(
+        second_moment_eigenvalues, [1 / 3] * 3 + [0] * 7, atol=5 * np.sqrt(2 / (3 * n))
+    )
+    # The uniform law is a spherical 4-design: E <x, y>^4 = E t^4 = 1/5 for t ~ U[-1, 1],
+    # and E[<x, y>^4 | x] = 1/5 for every x. The mean over all m (m - 1) / 2 pairs is then a
+    # degenerate U-statistic, of variance 2 Var(t^4) / (m (m - 1)) with Var(t^4) = 16/225,
+    # which makes it sensitive to non-uniform laws with the same second moments.
+    m = 2000
+    gram = X[:m] @ X[:m].T  # (m, m)
+    fourth_moment = np.mean(gram[np.triu_indices(m, k=1)] ** 4)
+    np.testing.assert_allclose(
+        fourth_moment, 1 / 5, atol=5 * np.sqrt(2 * (16 / 225) / (m * (m - 1)))
+    )
+
+
+def test_torus_is_uniform_in_area():
+    # |x|^2 = R^2 + r^2 + 2 R r cos(theta) in any rotated frame, with theta of density
+    # (R + r cos theta) / (2 pi R); folded onto [0, pi], its CDF is (R t + r sin t) / (pi R).
+    # E[cos theta] = r / (2R) and E[cos^2 theta] = 1/2, so E|x|^2 = R^2 + 2 r^2 and
+    # Var|x|^2 = (2 R r)^2 (1/2 - r^2 / (4 R^2)).
+    R, r, n, ambient_dim = TORUS_R, TORUS_r, 20000, 10
+    X = make_manifold("torus", n, ambient_dim=ambient_dim, noise=0.0, random_state=0)
+    squared_norms = np.sum(X**2, axis=1)
+    norms = np.sqrt(squared_norms)
+    rounding = ambient_dim * EPS * (R + r)
+    assert norms.min() >= R - r - rounding and norms.max() <= R + r + rounding
+    variance = (2 * R * r) ** 2 * (0.5 - r**2 / (4 * R**2))
+    np.testing.assert_allclose(
+        squared_norms.mean(), R**2 + 2 * r**2, atol=5 * np.sqrt(variance / n)
+    )
+    cos_theta = np.clip((squared_norms - R**2 - r**2) / (2 * R * r), -1.0, 1.0)
+
+    def folded_cdf(t):
+        return (R * t + r * np.sin(t)) / (np.pi * R)
+
+    assert stats.kstest(np.arccos(cos_theta), folded_cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_MANIFOLDS))
+def test_manifold_noise_is_isotropic_gaussian(name):
+    # The noise is drawn last, so the same seed gives the same rotated points and the
+    # difference is exactly sigma * eps over n * D values (relative std error 1 / sqrt(2nD)).
+    # It also lifts the D - 3 residual singular values of the centred data to about
+    # sigma sqrt(n): Marchenko-Pastur puts them within sigma (sqrt(n) +- sqrt(D - 3)), 4 %.
+    n, ambient_dim, sigma = 5000, 10, 0.01
+    X = make_manifold(name, n, ambient_dim=ambient_dim, noise=sigma, random_state=0)
+    difference = X - make_manifold(name, n, ambient_dim=ambient_dim, noise=0.0, random_state=0)
+    np.testing.assert_allclose(difference.std(), sigma, rtol=5 / np.sqrt(2 * n * ambient_dim))
+    np.testing.assert_allclose(difference.mean(axis=0), 0.0, atol=5 * sigma / np.sqrt(n))
+    singular_values = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    np.testing.assert_allclose(singular_values[3:] / np.sqrt(n), sigma, rtol=0.1)
+
+
+def test_unknown_manifold_lists_valid_names():
+    with pytest.raises(
+        ValueError, match=r"Expected name to be one of 'sphere', 's_curve', 'torus', got 'cube'"
+    ):
+        make_manifold("cube")
+
+
+@pytest.mark.parametrize(
+    ("ambient_dim", "error", "match"),
+    [
+        (2, ValueError, r"Expected ambient_dim to be an int >= 3, got 2; the manifolds"),
+        (0, ValueError, r"Expected ambient_dim to be an int >= 3, got 0"),
+        (3.0, TypeError, r"Expected ambient_dim to be an int >= 3, got float 3.0"),
+        (True, TypeError, r"Expected ambient_dim to be an int >= 3, got bool"),
+    ],
+)
+def test_bad_ambient_dim_raises(ambient_dim, error, match):
+    with pytest.raises(error, match=match):
+        make_manifold("sphere", 10, ambient_dim=ambient_dim)
+
+
+def test_bad_manifold_n_samples_and_noise_raise():
+    with pytest.raises(ValueError, match="Expected n_samples to be a positive int, got 0"):
+        make_manifold("torus", 0)
+    with pytest.raises(ValueError, match="Expected a finite noise >= 0, got -0.01"):
+        make_manifold("torus", 10, noise=-0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# load_digits_continuous
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def test_digits_floor_recovers_the_pixels(digits):
+    X = load_digits_continuous(random_state=0)
+    assert X.shape == (1797, 64) and X.dtype == np.float64
+    assert X.min() >= 0.0 and X.max() < 1.0
+    pixels = np.floor(17 * X)
+    np.testing.assert_array_equal(pixels, digits.data)
+    np.testing.assert_array_equal(pixels.reshape(-1, *DIGITS_IMAGE_SHAPE), digits.images)
+
+
+def test_digits_dequantisation_noise_is_independent_uniform(digits):
+    # 17 X - P = U: over N = 1797 * 64 values, mean 1/2 and variance 1/12 with standard
+    # errors sqrt(1 / (12 N)) and sqrt(1 / (180 N)), as Var (U - 1/2)^2 = 1/80 - 1/144.
+    # Independent noise has no correlation between neighbouring pixels nor with the pixel.
+    U = 17 * load_digits_continuous(random_state=0) - digits.data  # (1797, 64)
+    N = U.size
+    np.testing.assert_allclose(U.mean(), 0.5, atol=5 * np.sqrt(1 / (12 * N)))
+    np.testing.assert_allclose(U.var(), 1 / 12, atol=5 * np.sqrt(1 / (180 * N)))
+    assert stats.kstest(U.ravel(), stats.uniform.cdf).pvalue > 1e-3
+    neighbour_correlation = np.corrcoef(U[:, :-1].ravel(), U[:, 1:].ravel())[0, 1]
+    pixel_correlation = np.corrcoef(U.ravel(), digits.data.ravel())[0, 1]
+    np.testing.assert_allclose(
+        [neighbour_correlation, pixel_correlation], 0.0, atol=5 / np.sqrt(N)
+    )
+
+
+def test_digits_random_state_makes_draws_reproducible():
+    X = load_digits_continuous(random_state=3)
+    np.testing.assert_array_equal(X, load_digits_continuous(random_state=np.random.RandomState(3)))
+    assert not np.array_equal(X, load_digits_continuous(random_state=4))
+
+
+def test_digits_return_y_gives_the_labels(digits):
+    X, y = load_digits_continuous(random_state=0, return_y=True)
+    np.testing.assert_array_equal(X, load_digits_continuous(random_state=0))
+    np.testing.assert_array_equal(y, digits.target)

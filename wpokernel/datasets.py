@@ -9,21 +9,67 @@ given (the reference mixes in NumPy's global generator), and every generator ret
 features and one pure-noise feature, a small test of whether a model finds a low-dimensional
 structure.
 
+:func:`make_manifold` draws from a surface of known intrinsic dimension
+(:data:`MANIFOLD_INTRINSIC_DIMS`) in :math:`\mathbb R^3`, one of :data:`MANIFOLD_NAMES`,
+and embeds it in :math:`\mathbb R^D` by a Haar-random rotation [Mez2007]_ plus isotropic
+noise:
+
+.. math::
+
+    X_i = Q \begin{pmatrix} M_i \\ 0_{D-3} \end{pmatrix} + \sigma \varepsilon_i,
+    \qquad Q \sim \mathrm{Haar}(O(D)), \quad \varepsilon_i \sim \mathcal N(0, I_D).
+
+The sphere is drawn as normalised Gaussians [Mul1959]_ and the torus uniformly in area by
+rejection sampling [DHS2013]_.
+
+:func:`load_digits_continuous` turns scikit-learn's 8x8 digits [AK1998]_, pixels
+:math:`P \in \{0, \dots, 16\}^{64}`, into a continuous density on :math:`[0, 1)^{64}` by
+uniform dequantisation [TOB2016]_, :math:`X = (P + U) / 17` with
+:math:`U \sim \mathcal U[0, 1)^{64}`; :data:`DIGITS_IMAGE_SHAPE` reshapes a row into its
+image.
+
 References
 ----------
 .. [GCB2019] W. Grathwohl, R. T. Q. Chen, J. Bettencourt, I. Sutskever, D. Duvenaud,
    "FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative Models",
    ICLR 2019.
+.. [Mez2007] F. Mezzadri, "How to generate random matrices from the classical compact
+   groups", Notices of the AMS 54(5), 592-604, 2007.
+.. [Mul1959] M. E. Muller, "A note on a method for generating points uniformly on
+   n-dimensional spheres", Communications of the ACM 2(4), 19-20, 1959.
+.. [DHS2013] P. Diaconis, S. Holmes, M. Shahshahani, "Sampling from a manifold", in Advances
+   in Modern Statistical Theory and Applications, IMS Collections 10, 102-125, 2013.
+.. [AK1998] E. Alpaydin, C. Kaynak, "Optical Recognition of Handwritten Digits", UCI Machine
+   Learning Repository, 1998.
+.. [TOB2016] L. Theis, A. van den Oord, M. Bethge, "A note on the evaluation of generative
+   models", ICLR 2016.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.datasets import make_circles, make_moons, make_swiss_roll
+from scipy.stats import ortho_group
+from sklearn.datasets import (
+    load_digits,
+    make_circles,
+    make_moons,
+    make_s_curve,
+    make_swiss_roll,
+)
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-__all__ = ["TOY_NAMES", "make_toy", "make_swissroll6d", "train_test_split_data"]
+__all__ = [
+    "TOY_NAMES",
+    "MANIFOLD_NAMES",
+    "MANIFOLD_INTRINSIC_DIMS",
+    "DIGITS_IMAGE_SHAPE",
+    "make_toy",
+    "make_swissroll6d",
+    "make_manifold",
+    "load_digits_continuous",
+    "train_test_split_data",
+]
 
 # Noise levels and scales of the reference definitions [GCB2019].
 _SWISSROLL_NOISE = 1.0
@@ -47,6 +93,16 @@ _SPIRAL_JITTER = 0.5
 _SPIRAL_SCALE = 1.0 / 3.0
 _SPIRAL_NOISE = 0.1
 _SWISSROLL6D_FEATURE_NOISE = 0.1
+# Every manifold of make_manifold is drawn in R^3 before it is rotated into R^D.
+_MANIFOLD_SPACE_DIM = 3
+# The standard ring torus: tube radius 1 around a circle of radius 2.
+_TORUS_MAJOR_RADIUS = 2.0
+_TORUS_MINOR_RADIUS = 1.0
+# The digits' pixels take the 17 values 0, ..., 16.
+_DIGITS_N_LEVELS = 17
+
+#: Shape of one image of :func:`load_digits_continuous`; a row ``x`` is ``x.reshape(8, 8)``.
+DIGITS_IMAGE_SHAPE = (8, 8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +119,28 @@ def _check_n_samples(n_samples):
     if n_samples < 1:
         raise ValueError(f"Expected n_samples to be a positive int, got {n_samples}.")
     return int(n_samples)
+
+
+def _check_name(name, valid_names):
+    if name not in valid_names:
+        raise ValueError(
+            f"Expected name to be one of {', '.join(map(repr, valid_names))}, got {name!r}."
+        )
+    return name
+
+
+def _check_ambient_dim(ambient_dim):
+    if isinstance(ambient_dim, bool) or not isinstance(ambient_dim, Integral):
+        raise TypeError(
+            f"Expected ambient_dim to be an int >= {_MANIFOLD_SPACE_DIM}, got "
+            f"{type(ambient_dim).__name__} {ambient_dim!r}."
+        )
+    if ambient_dim < _MANIFOLD_SPACE_DIM:
+        raise ValueError(
+            f"Expected ambient_dim to be an int >= {_MANIFOLD_SPACE_DIM}, got {ambient_dim}; "
+            f"the manifolds are drawn in R^{_MANIFOLD_SPACE_DIM} before they are embedded."
+        )
+    return int(ambient_dim)
 
 
 def _check_noise(noise):
@@ -163,6 +241,61 @@ TOY_NAMES = tuple(_TOY_GENERATORS)
 
 
 # ---------------------------------------------------------------------------------------------
+# The manifolds; each takes (n_samples, rng) and returns a float64 array (n_samples, 3)
+# ---------------------------------------------------------------------------------------------
+
+
+def _sphere(n_samples, rng):
+    # The standard Gaussian is rotation invariant, so its direction is uniform [Mul1959].
+    gaussian = rng.randn(n_samples, _MANIFOLD_SPACE_DIM)  # (n, 3)
+    return gaussian / np.linalg.norm(gaussian, axis=1, keepdims=True)
+
+
+def _s_curve(n_samples, rng):
+    X, _ = make_s_curve(n_samples=n_samples, noise=0.0, random_state=rng)
+    return X  # (n, 3)
+
+
+def _torus_tube_angles(n_samples, rng):
+    # Rejection from the uniform law on [0, 2 pi): keeping theta with probability
+    # (R + r cos theta) / (R + r) leaves exactly the density proportional to R + r cos theta.
+    # A proposal is kept with probability R / (R + r) = 2/3, so a few rounds suffice.
+    R, r = _TORUS_MAJOR_RADIUS, _TORUS_MINOR_RADIUS
+    angles = np.empty(0)
+    while angles.size < n_samples:
+        proposals = 2 * np.pi * rng.rand(n_samples)
+        keep = (R + r) * rng.rand(n_samples) < R + r * np.cos(proposals)
+        angles = np.concatenate([angles, proposals[keep]])
+    return angles[:n_samples]
+
+
+def _torus(n_samples, rng):
+    R, r = _TORUS_MAJOR_RADIUS, _TORUS_MINOR_RADIUS
+    theta = _torus_tube_angles(n_samples, rng)
+    phi = 2 * np.pi * rng.rand(n_samples)
+    distance_to_axis = R + r * np.cos(theta)
+    return np.column_stack(
+        [distance_to_axis * np.cos(phi), distance_to_axis * np.sin(phi), r * np.sin(theta)]
+    )  # (n, 3)
+
+
+_MANIFOLD_GENERATORS = {"sphere": _sphere, "s_curve": _s_curve, "torus": _torus}
+
+#: Names accepted by :func:`make_manifold`.
+MANIFOLD_NAMES = tuple(_MANIFOLD_GENERATORS)
+
+#: Intrinsic dimension of each manifold of :func:`make_manifold`: all three are surfaces.
+MANIFOLD_INTRINSIC_DIMS = {"sphere": 2, "s_curve": 2, "torus": 2}
+
+
+def _embed(points, ambient_dim, rng):
+    # Row points times the first three rows of Q are the points padded with zeros to R^D and
+    # rotated by Q^T, itself Haar; this skips the products with the zero columns.
+    rotation = ortho_group.rvs(ambient_dim, random_state=rng)  # (D, D)
+    return points @ rotation[:_MANIFOLD_SPACE_DIM]  # (n, D)
+
+
+# ---------------------------------------------------------------------------------------------
 # Public functions
 # ---------------------------------------------------------------------------------------------
 
@@ -214,10 +347,7 @@ def make_toy(name, n_samples=1000, *, noise=0.0, random_state=None):
     >>> make_toy("2spirals", 500, random_state=0).shape
     (500, 2)
     """
-    if name not in _TOY_GENERATORS:
-        raise ValueError(
-            f"Expected name to be one of {', '.join(map(repr, TOY_NAMES))}, got {name!r}."
-        )
+    name = _check_name(name, TOY_NAMES)
     n_samples = _check_n_samples(n_samples)
     noise = _check_noise(noise)
     rng = check_random_state(random_state)
@@ -267,6 +397,137 @@ def make_swissroll6d(n_samples=1000, *, random_state=None):
     linear = np.column_stack([2 * x, x + y, x - 2 * y])  # (n, 3)
     linear = linear + _SWISSROLL6D_FEATURE_NOISE * rng.randn(n_samples, 3)
     return np.column_stack([x, y, linear, rng.randn(n_samples)])
+
+
+def make_manifold(name, n_samples=1000, *, ambient_dim=10, noise=0.01, random_state=None):
+    r"""Draw points from a surface in 3-D, randomly rotated into :math:`\mathbb R^D`.
+
+    Points :math:`M_i` of a 2-D manifold in :math:`\mathbb R^3` are padded with zeros to the
+    ambient dimension :math:`D`, rotated by one Haar-distributed orthogonal matrix [Mez2007]_
+    and blurred by isotropic Gaussian noise:
+
+    .. math::
+
+        X_i = Q \begin{pmatrix} M_i \\ 0_{D-3} \end{pmatrix} + \sigma \varepsilon_i,
+        \qquad M_i \sim p_{\mathrm{name}}, \quad Q \sim \mathrm{Haar}(O(D)), \quad
+        \varepsilon_i \sim \mathcal N(0, I_D),
+
+    with :math:`\sigma` = ``noise``. Without noise the data span a 3-D linear subspace and
+    lie on a surface of intrinsic dimension 2 (:data:`MANIFOLD_INTRINSIC_DIMS`):
+
+    - "sphere": :math:`M = G / \lVert G \rVert` with :math:`G \sim \mathcal N(0, I_3)`,
+      uniform on the unit sphere [Mul1959]_.
+    - "s_curve": :func:`sklearn.datasets.make_s_curve` without noise,
+      :math:`M = (\sin t,\, h,\, \operatorname{sign}(t)(\cos t - 1))` with
+      :math:`t \sim \mathcal U(-3\pi/2, 3\pi/2)` and :math:`h \sim \mathcal U(0, 2)`;
+      the profile curve has unit speed, so this is uniform in area.
+    - "torus": the ring torus with radii :math:`R = 2`, :math:`r = 1`,
+      :math:`M = ((R + r\cos\theta)\cos\varphi,\, (R + r\cos\theta)\sin\varphi,\,
+      r\sin\theta)`, uniform in area. The area element is
+      :math:`r (R + r\cos\theta)\, d\theta\, d\varphi`, so
+      :math:`\varphi \sim \mathcal U[0, 2\pi)` and :math:`\theta` has density
+      :math:`(R + r\cos\theta) / (2\pi R)`. :math:`\theta` is drawn by rejection from
+      :math:`\mathcal U[0, 2\pi)`, kept with probability
+      :math:`(R + r\cos\theta) / (R + r)` [DHS2013]_: the draw is exact and keeps 2/3 of
+      the proposals. The inverse-CDF method would have to solve
+      :math:`R\theta + r\sin\theta = 2\pi R u`, a Kepler equation with no closed form,
+      with an iterative solver and a tolerance.
+
+    The manifold points are drawn first, then :math:`Q`, then the noise, all from one
+    generator: with the same seed, ``noise=0`` gives the noiseless points of a noisy draw.
+
+    Parameters
+    ----------
+    name : str
+        Which manifold to draw from, one of :data:`MANIFOLD_NAMES`: "sphere", "s_curve",
+        "torus".
+    n_samples : int, default=1000
+        Number of points, a positive int.
+    ambient_dim : int, default=10
+        Dimension :math:`D \geq 3` of the space the manifold is embedded in.
+    noise : float, default=0.01
+        Standard deviation :math:`\sigma` of the ambient Gaussian noise.
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator, passed to :func:`sklearn.utils.check_random_state`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, ambient_dim), dtype float64
+        The points.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown, ``n_samples < 1``, ``ambient_dim < 3``, or ``noise`` is
+        negative or not finite.
+    TypeError
+        If ``n_samples`` or ``ambient_dim`` is not an int or ``noise`` is not a real number.
+
+    Examples
+    --------
+    >>> from wpokernel.datasets import make_manifold
+    >>> make_manifold("torus", 500, ambient_dim=8, random_state=0).shape
+    (500, 8)
+    """
+    name = _check_name(name, MANIFOLD_NAMES)
+    n_samples = _check_n_samples(n_samples)
+    ambient_dim = _check_ambient_dim(ambient_dim)
+    noise = _check_noise(noise)
+    rng = check_random_state(random_state)
+    X = _embed(_MANIFOLD_GENERATORS[name](n_samples, rng), ambient_dim, rng)  # (n, D)
+    if noise > 0:
+        X = X + noise * rng.randn(n_samples, ambient_dim)
+    return X
+
+
+def load_digits_continuous(*, random_state=None, return_y=False):
+    r"""Load scikit-learn's 8x8 digits as continuous data on :math:`[0, 1)^{64}`.
+
+    The 1797 images of :func:`sklearn.datasets.load_digits` [AK1998]_ have integer pixels
+    :math:`P_{ik} \in \{0, \dots, 16\}`. Uniform dequantisation [TOB2016]_ spreads each
+    value over its own interval of width 1/17:
+
+    .. math::
+
+        X_{ik} = \frac{P_{ik} + U_{ik}}{17}, \qquad U_{ik} \sim \mathcal U[0, 1)
+        \text{ independent},
+
+    so :math:`\lfloor 17 X_{ik} \rfloor = P_{ik}`. A density :math:`q` fitted to
+    :math:`X` then defines the discrete model
+    :math:`\Pr(p) = 17^{-64} \int_{[0, 1)^{64}} q((p + u) / 17)\, du`, and by Jensen's
+    inequality :math:`\mathbb E \log q(X) - 64 \log 17` is a lower bound on its mean
+    log-likelihood of the pixels [TOB2016]_.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator of the dequantisation noise, passed to
+        :func:`sklearn.utils.check_random_state`.
+    return_y : bool, default=False
+        If True, also return the digit labels.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), dtype float64
+        The dequantised images, one flattened image of shape :data:`DIGITS_IMAGE_SHAPE` a
+        row, in the order of :func:`sklearn.datasets.load_digits`.
+    y : ndarray of shape (1797,)
+        The digit of each image, 0 to 9; only if ``return_y`` is True.
+
+    Examples
+    --------
+    >>> from wpokernel.datasets import load_digits_continuous
+    >>> X, y = load_digits_continuous(random_state=0, return_y=True)
+    >>> X.shape, y.shape
+    ((1797, 64), (1797,))
+    """
+    rng = check_random_state(random_state)
+    digits = load_digits()
+    pixels = digits.data  # (1797, 64), integers stored as float64
+    X = (pixels + rng.rand(*pixels.shape)) / _DIGITS_N_LEVELS
+    if return_y:
+        return X, digits.target
+    return X
 
 
 def train_test_split_data(X, test_size=0.2, random_state=None):
