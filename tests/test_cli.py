@@ -13,14 +13,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT_S = 600
 
 
-def _has_empirical_score():
-    try:
-        from wpokernel import EmpiricalScore  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _run_cli(*args, cwd):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
@@ -31,9 +23,6 @@ def _run_cli(*args, cwd):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not _has_empirical_score(), reason="wpokernel.EmpiricalScore is not importable yet"
-)
 def test_demo_writes_samples_figure_and_table(tmp_path):
     output = tmp_path / "demo"
     result = _run_cli(

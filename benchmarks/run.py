@@ -1,0 +1,431 @@
+#!/usr/bin/env python
+r"""Benchmark harness: estimators x data sets x metrics, side by side in one process.
+
+Every data set is split once into a training set, a held-out test set and (for generated
+data) a fresh draw of the same law. Every estimator is fitted on the training set, draws as
+many samples as there are test points, and is measured by
+:func:`wpokernel.diagnostics.evaluate_samples` against the same training and test sets with
+the same metric seed, plus the held-out mean log-likelihood when it has ``score_samples``
+and the wall time of ``fit`` (model selection included) and ``sample``.
+
+Rows:
+
+* ``EmpiricalScore()``: the empirical score, the memorizing baseline;
+* ``EmpiricalScore(bandwidth=CV)``: the empirical score of a Gaussian kernel density
+  estimate, bandwidth by 3-fold cross-validated held-out likelihood (``GridSearchCV``),
+  sampled exactly, and again with the reverse heat-flow SDE (``, SDE``);
+* ``KernelDensity(bandwidth=CV)``: scikit-learn's Gaussian KDE, same grid and folds, the
+  peer of the row above;
+* ``GaussianMixture(n_components=val)``: scikit-learn's full-covariance mixture, with the
+  number of components of best likelihood on a validation fifth of the training set;
+* ``fresh data (reference)``: a new draw from the data law itself, what an ideal generator
+  would score; only for generated data sets.
+
+Writes ``results.csv`` and ``results.md`` into ``--output-dir`` (default
+``docs/benchmarks``) and PNG figures into its ``figures/`` folder: data vs samples for 2-D
+data, generated images beside their nearest training images for image data, and
+memorization-ratio histograms for every data set.
+
+Run ``python benchmarks/run.py --help`` for the options; ``--quick`` is a smoke run of a few
+seconds on small data sets.
+"""
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import sklearn
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neighbors import KernelDensity
+from tqdm.auto import tqdm
+
+import wpokernel
+from wpokernel import EmpiricalScore
+from wpokernel.datasets import (
+    DIGITS_IMAGE_SHAPE,
+    MANIFOLD_NAMES,
+    TOY_NAMES,
+    load_digits_continuous,
+    make_manifold,
+    make_swissroll6d,
+    make_toy,
+)
+from wpokernel.diagnostics import evaluate_samples
+from wpokernel.plotting import (
+    plot_memorization_histogram,
+    plot_nearest_training_images,
+    plot_samples_2d,
+)
+
+# --------------------------------------------------------------------------------------------
+# Data sets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A data set of the suite.
+
+    ``draw(n, random_state)`` returns ``n`` points; ``n_total`` is the size of a real data set
+    (None for generated data, which can be drawn afresh) and ``image_shape`` the shape of one
+    image for image data.
+    """
+
+    draw: Callable[[int, int], np.ndarray]
+    n_total: Optional[int] = None
+    image_shape: Optional[tuple] = None
+
+
+def _draw_toy(name, n, random_state):
+    return make_toy(name, n, random_state=random_state)
+
+
+def _draw_manifold(name, n, random_state):
+    # One call: the random rotation into R^10 depends on the seed, so the training, test
+    # and fresh points must come from the same draw.
+    return make_manifold(name, n, ambient_dim=10, random_state=random_state)
+
+
+def _draw_swissroll6d(n, random_state):
+    return make_swissroll6d(n, random_state=random_state)
+
+
+def _load_digits(n, random_state):
+    X = load_digits_continuous(random_state=random_state)
+    return X[np.random.default_rng(random_state).permutation(len(X))[:n]]
+
+
+DATASETS = {
+    **{name: DataSet(partial(_draw_toy, name)) for name in TOY_NAMES},
+    "swissroll6d": DataSet(_draw_swissroll6d),
+    **{f"{name}-in-R10": DataSet(partial(_draw_manifold, name)) for name in MANIFOLD_NAMES},
+    "digits": DataSet(_load_digits, n_total=1797, image_shape=DIGITS_IMAGE_SHAPE),
+}
+QUICK_DATASETS = ("2spirals", "sphere-in-R10", "digits")
+
+# --------------------------------------------------------------------------------------------
+# Estimators: each fits on X_train and returns (model, chosen hyper-parameters)
+# --------------------------------------------------------------------------------------------
+
+# Bandwidth grid relative to the data's root-mean-square spread: from much narrower than the
+# spacing of training points (memorizing) to the spread itself (over-smoothing).
+_RELATIVE_BANDWIDTHS = np.geomspace(0.01, 1.0, 12)
+_CV_FOLDS = 3
+_MIXTURE_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
+# A full covariance in d dimensions needs about d points per component to be estimable.
+_MIN_POINTS_PER_COMPONENT = 10
+_VALIDATION_FRACTION = 0.2
+
+
+def _bandwidth_grid(X_train):
+    return list(np.sqrt(np.var(X_train, axis=0).mean()) * _RELATIVE_BANDWIDTHS)
+
+
+def _fit_empirical(X_train, random_state):
+    del random_state  # the empirical score has no random choice in fit
+    return EmpiricalScore(progress=False).fit(X_train), ""
+
+
+def _fit_cross_validated(estimator, X_train):
+    grid = {"bandwidth": _bandwidth_grid(X_train)}
+    search = GridSearchCV(estimator, grid, cv=_CV_FOLDS).fit(X_train)
+    return search.best_estimator_, f"bandwidth={search.best_params_['bandwidth']:.3g}"
+
+
+def _fit_empirical_cv(X_train, random_state):
+    del random_state
+    return _fit_cross_validated(EmpiricalScore(progress=False), X_train)
+
+
+def _fit_kde_cv(X_train, random_state):
+    del random_state
+    return _fit_cross_validated(KernelDensity(), X_train)
+
+
+def _fit_mixture(X_train, random_state):
+    fit_part, validation = train_test_split(
+        X_train, test_size=_VALIDATION_FRACTION, random_state=random_state
+    )
+    candidates = [
+        k for k in _MIXTURE_COMPONENTS if k * _MIN_POINTS_PER_COMPONENT <= len(fit_part)
+    ]
+    scores = [
+        GaussianMixture(k, random_state=random_state).fit(fit_part).score(validation)
+        for k in candidates
+    ]
+    best = candidates[int(np.argmax(scores))]
+    return GaussianMixture(best, random_state=random_state).fit(X_train), f"n_components={best}"
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A row of the suite: ``fit(X_train, seed)`` and the keyword options of ``sample``."""
+
+    fit: Callable[[np.ndarray, int], tuple]
+    sample_options: dict = field(default_factory=dict)
+
+
+# The reverse heat-flow SDE with progress bars off: the sampler of the score models.
+_SDE = {"method": "sde", "progress": False}
+
+ESTIMATORS = {
+    "EmpiricalScore()": Estimator(_fit_empirical),
+    "EmpiricalScore(bandwidth=CV)": Estimator(_fit_empirical_cv),
+    "EmpiricalScore(bandwidth=CV), SDE": Estimator(_fit_empirical_cv, _SDE),
+    "KernelDensity(bandwidth=CV)": Estimator(_fit_kde_cv),
+    "GaussianMixture(n_components=val)": Estimator(_fit_mixture),
+}
+REFERENCE = "fresh data (reference)"
+
+# --------------------------------------------------------------------------------------------
+# Running the suite
+# --------------------------------------------------------------------------------------------
+
+#: CSV / Markdown columns after dataset, estimator and params.
+METRIC_COLUMNS = (
+    "memorized_fraction",
+    "memorized_fraction_test",
+    "copy_gap_z",
+    "copy_gap_median_ratio",
+    "mmd2_median",
+    "mmd2_multiscale",
+    "energy_distance",
+    "sliced_wasserstein",
+    "c2st_accuracy",
+    "log_likelihood",
+    "fit_seconds",
+    "sample_seconds",
+)
+
+
+def _split(dataset, n_train, n_test, seed):
+    """Return (X_train, X_test, X_fresh); X_fresh is None for a real data set."""
+    if dataset.n_total is not None:
+        n_test = min(n_test, dataset.n_total // 4)
+        n_train = min(n_train, dataset.n_total - n_test)
+        X = dataset.draw(n_train + n_test, seed)
+        return X[:n_train], X[n_train:], None
+    X = dataset.draw(n_train + 2 * n_test, seed)
+    return X[:n_train], X[n_train : n_train + n_test], X[n_train + n_test :]
+
+
+def _sample(model, n_samples, seed, options):
+    if isinstance(model, GaussianMixture):
+        # GaussianMixture.sample takes no seed: it draws from its own random_state.
+        return model.sample(n_samples)[0]
+    return model.sample(n_samples, random_state=seed, **options)
+
+
+def _measure(name, estimator, X_train, X_test, seed):
+    """Fit, sample and evaluate one estimator; return (row, samples)."""
+    start = time.perf_counter()
+    model, params = estimator.fit(X_train, seed)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    samples = _sample(model, len(X_test), seed, estimator.sample_options)
+    sample_seconds = time.perf_counter() - start
+    row = {"estimator": name, "params": params}
+    row.update(evaluate_samples(samples, X_train, X_test, random_state=seed))
+    if hasattr(model, "score_samples"):
+        row["log_likelihood"] = float(np.mean(model.score_samples(X_test)))
+    row.update(fit_seconds=fit_seconds, sample_seconds=sample_seconds)
+    return row, samples
+
+
+def run_suite(dataset_names, estimator_names, n_train, n_test, seed, progress):
+    """Return the result rows and the samples of every (data set, estimator)."""
+    rows, samples = [], {}
+    jobs = [(d, e) for d in dataset_names for e in [*estimator_names, REFERENCE]]
+    splits = {}
+    for dataset_name, estimator_name in tqdm(jobs, disable=not progress, desc="benchmark"):
+        if dataset_name not in splits:
+            splits[dataset_name] = _split(DATASETS[dataset_name], n_train, n_test, seed)
+        X_train, X_test, X_fresh = splits[dataset_name]
+        if estimator_name == REFERENCE:
+            if X_fresh is None:
+                continue
+            row = {"estimator": REFERENCE, "params": ""}
+            row.update(evaluate_samples(X_fresh, X_train, X_test, random_state=seed))
+            drawn = X_fresh
+        else:
+            row, drawn = _measure(
+                estimator_name, ESTIMATORS[estimator_name], X_train, X_test, seed
+            )
+        row.update(dataset=dataset_name, n_train=len(X_train), n_test=len(X_test))
+        rows.append(row)
+        samples[dataset_name, estimator_name] = drawn
+    return rows, samples, splits
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+_CSV_COLUMNS = ("dataset", "estimator", "params", "n_train", "n_test", *METRIC_COLUMNS)
+_MARKDOWN_HEADERS = {
+    "estimator": "estimator",
+    "params": "chosen",
+    "memorized_fraction": "memorized",
+    "copy_gap_z": "copy z",
+    "mmd2_median": "MMD² (median)",
+    "mmd2_multiscale": "MMD² (multi)",
+    "energy_distance": "energy",
+    "sliced_wasserstein": "SW₂",
+    "c2st_accuracy": "C2ST acc.",
+    "log_likelihood": "test log-lik",
+    "fit_seconds": "fit (s)",
+    "sample_seconds": "sample (s)",
+}
+
+
+def _format(value):
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{value:.3g}"
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: row.get(key, "") for key in _CSV_COLUMNS})
+
+
+def _markdown_table(rows):
+    lines = [
+        "| " + " | ".join(_MARKDOWN_HEADERS.values()) + " |",
+        "|" + "|".join(" --- " for _ in _MARKDOWN_HEADERS) + "|",
+    ]
+    for row in rows:
+        cells = [_format(row.get(key)) for key in _MARKDOWN_HEADERS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(rows, figures, path, *, command, seconds):
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    parts = [
+        "# Estimators side by side\n",
+        f"Produced by `{command}` in {seconds:.0f} s on {platform.machine()} with "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"wpokernel {wpokernel.__version__}, scikit-learn {sklearn.__version__}. "
+        "Every estimator draws as many samples as there are test points; the metrics are "
+        "those of `wpokernel.diagnostics.evaluate_samples` with one seed per data set "
+        "(see `benchmarks/README.md` for what each column means). **memorized**: share of "
+        "samples whose nearest training point is closer than a third of the second nearest; "
+        "the test set's share, the level of fresh data, is given above each table. "
+        "**copy z** < -2: "
+        "samples sit closer to the training set than fresh data do. **C2ST acc.** 0.5: a "
+        "classifier cannot tell samples from test data.\n",
+    ]
+    for dataset in datasets:
+        dataset_rows = [row for row in rows if row["dataset"] == dataset]
+        first = dataset_rows[0]
+        parts.append(
+            f"## {dataset}\n\n{first['n_train']} training and {first['n_test']} test points, "
+            f"{first['memorized_fraction_test']:.3g} of the test points count as memorized.\n"
+        )
+        parts.append(_markdown_table(dataset_rows) + "\n")
+        for figure in figures.get(dataset, []):
+            parts.append(f"![{figure.stem}](figures/{figure.name})\n")
+    Path(path).write_text("\n".join(parts))
+
+
+def _new_figure(size):
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def write_figures(samples, splits, estimator_names, folder):
+    """Draw the figures of every data set; return {dataset: [paths]}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for dataset_name, (X_train, X_test, _) in splits.items():
+        paths = []
+        names = [e for e in [*estimator_names, REFERENCE] if (dataset_name, e) in samples]
+        if X_train.shape[1] == 2:
+            fig = plot_samples_2d(X_test, {e: samples[dataset_name, e] for e in names})
+            paths.append(folder / f"samples_{dataset_name}.png")
+            fig.savefig(paths[-1], dpi=80)
+        image_shape = DATASETS[dataset_name].image_shape
+        for index, estimator in enumerate(names if image_shape else []):
+            fig = plot_nearest_training_images(
+                samples[dataset_name, estimator], X_train, image_shape
+            )
+            fig.suptitle(estimator)
+            paths.append(folder / f"nearest_{dataset_name}_{index}.png")
+            fig.savefig(paths[-1], dpi=80)
+        fig = _new_figure((4 * len(names), 3))
+        for ax, estimator in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+            plot_memorization_histogram(samples[dataset_name, estimator], X_test, X_train, ax=ax)
+            ax.set_title(estimator, fontsize=8)
+        paths.append(folder / f"memorization_{dataset_name}.png")
+        fig.savefig(paths[-1], dpi=80)
+        figures[dataset_name] = paths
+    return figures
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run on small data sets")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None)
+    parser.add_argument("--estimators", nargs="+", choices=list(ESTIMATORS), default=None)
+    parser.add_argument("--n-train", type=int, default=None, help="default 2000 (quick: 200)")
+    parser.add_argument("--n-test", type=int, default=None, help="default 1000 (quick: 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.datasets is None:
+        args.datasets = list(QUICK_DATASETS if args.quick else DATASETS)
+    if args.estimators is None:
+        args.estimators = list(ESTIMATORS)
+    if args.n_train is None:
+        args.n_train = 200 if args.quick else 2000
+    if args.n_test is None:
+        args.n_test = 100 if args.quick else 1000
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
+    start = time.perf_counter()
+    rows, samples, splits = run_suite(
+        args.datasets, args.estimators, args.n_train, args.n_test, args.seed,
+        progress=not args.no_progress,
+    )
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, args.output_dir / "results.csv")
+    figures = write_figures(samples, splits, args.estimators, args.output_dir / "figures")
+    command = " ".join(["python benchmarks/run.py", *argv])
+    write_markdown(
+        rows, figures, args.output_dir / "results.md",
+        command=command, seconds=time.perf_counter() - start,
+    )
+    print(Path(args.output_dir / "results.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
