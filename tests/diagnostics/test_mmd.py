@@ -119,3 +119,14 @@ def test_bad_points_raise():
         mmd_squared(np.zeros((3, 2)), np.zeros((3, 1)))
     with pytest.raises(ValueError, match="Expected X to have at least 2 rows, got 1"):
         mmd_squared(np.zeros((1, 2)), np.zeros((3, 2)))
+
+
+def test_a_sample_against_itself_gives_the_closed_form():
+    # With Y = X the U-statistic is 2 S / (n (n-1)) - 2 (S + n) / n^2 = -(2/n) (1 - kbar),
+    # with S the sum of k over pairs i != j and kbar its mean: slightly negative, not 0.
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 3))
+    mean_off_diagonal = np.mean(np.exp(-pdist(X, "sqeuclidean") / 2.0))
+    np.testing.assert_allclose(
+        mmd_squared(X, X, bandwidth=1.0), -2 / 40 * (1 - mean_off_diagonal), rtol=1e-10
+    )

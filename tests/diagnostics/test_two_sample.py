@@ -93,3 +93,16 @@ def test_is_unbiased_on_tiny_samples():
 def test_bad_input_raises(X, Y, match):
     with pytest.raises(ValueError, match=match):
         energy_distance(X, Y)
+
+
+def test_a_sample_against_itself_gives_the_closed_form():
+    # With Y = X: 2 S / n^2 - 2 S / (n (n-1)) = -(2/n) dbar, with dbar the mean distance
+    # over pairs i != j. In the cross term the n pairs (x_i, x_i) come out of the
+    # matrix-product formula at up to sqrt(16 eps) |x_i| instead of 0 (the square root of a
+    # rounding error of |x_i|^2), which moves the estimate by at most 2 sqrt(16 eps) max|x| / n.
+    from scipy.spatial.distance import pdist
+
+    n = 40
+    X = np.random.default_rng(4).normal(size=(n, 3))
+    rounding = 2 * np.sqrt(16 * np.finfo(float).eps) * np.linalg.norm(X, axis=1).max() / n
+    np.testing.assert_allclose(energy_distance(X, X), -2 / n * np.mean(pdist(X)), atol=rounding)

@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from _stats import energy_permutation_pvalue
 from wpokernel import EmpiricalScore
 from wpokernel.datasets import make_toy
-from wpokernel.diagnostics import memorization_ratio, nearest_neighbor_distances
+from wpokernel.diagnostics import copy_gap, memorization_ratio, nearest_neighbor_distances
 
 
 @parametrize_with_checks([EmpiricalScore(), EmpiricalScore(bandwidth="scott", backend="numpy")])
@@ -33,6 +33,19 @@ def test_unsmoothed_reverse_sde_memorizes(spirals):
     test_fraction, _ = memorization_ratio(X_test, X)
     assert fraction > 0.9
     assert test_fraction < 0.5  # fresh data is not near-copies, so the criterion discriminates
+    # The samples sit far closer to the training points than fresh data do.
+    gap = copy_gap(samples, X, X_test)
+    assert gap.z_score < -10
+    assert gap.median_ratio < 0.1
+
+
+def test_smoothed_samples_are_not_copies(spirals):
+    # The KDE bandwidth (Scott's rule) is several times the training spacing, so the samples
+    # are new points: their nearest-neighbour ratios look like those of fresh data.
+    X, X_test = spirals
+    samples = EmpiricalScore(bandwidth="scott", progress=False).fit(X).sample(300, random_state=0)
+    assert memorization_ratio(samples, X)[0] < 2 * memorization_ratio(X_test, X)[0] + 0.05
+    assert copy_gap(samples, X, X_test).z_score > -2
 
 
 def test_stopping_at_eps_samples_the_gaussian_kde(spirals):
