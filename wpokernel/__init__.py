@@ -6,10 +6,10 @@ reduction engine on NumPy / torch / KeOps / CuPy, reverse heat-flow samplers and
 diagnostics of memorization and sample quality.
 """
 
-from .estimators import EmpiricalScore
+from .estimators import EmpiricalScore, WPOKernelScore
 from .mixture import GaussianMixtureField
 from .schedules import HeatSchedule
 
 __version__ = "0.1.0"
 
-__all__ = ["EmpiricalScore", "GaussianMixtureField", "HeatSchedule", "__version__"]
+__all__ = ["EmpiricalScore", "GaussianMixtureField", "HeatSchedule", "WPOKernelScore", "__version__"]

@@ -9,6 +9,8 @@ table. (scikit-learn's own table machinery is private API, so it is not used her
 import math
 import numbers
 
+import numpy as np
+
 __all__ = [
     "boolean",
     "nonnegative_real",
@@ -51,6 +53,37 @@ def positive_int(name, value):
         raise TypeError(f"Expected an integer for {name}, got {type(value).__name__} {value!r}.")
     if value < 1:
         raise ValueError(f"Expected {name} >= 1, got {value}.")
+
+
+def nonnegative_int(name, value):
+    """``value`` is an integer >= 0."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"Expected an integer for {name}, got {type(value).__name__} {value!r}.")
+    if value < 0:
+        raise ValueError(f"Expected {name} >= 0, got {value}.")
+
+
+def open_fraction(name, value):
+    """``value`` is a real number in the open interval (0, 1)."""
+    _real(name, value)
+    if not 0 < value < 1:
+        raise ValueError(f"Expected {name} in (0, 1), got {value}.")
+
+
+def optional(check):
+    """Constraint: ``None`` or a value passing ``check``."""
+
+    def check_or_none(name, value):
+        if value is not None:
+            check(name, value)
+
+    return check_or_none
+
+
+def seed(name, value):
+    """``value`` is None, an int or a ``numpy.random.RandomState``, as scikit-learn accepts."""
+    if value is not None and not isinstance(value, np.random.RandomState):
+        nonnegative_int(name, value)
 
 
 def boolean(name, value):

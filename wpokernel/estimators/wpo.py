@@ -1,0 +1,464 @@
+r"""The Wasserstein-proximal kernel score model with learned local covariances.
+
+The terminal density is a Gaussian mixture on training points [ZLLKO2024]_,
+
+.. math::
+
+    \pi_\theta(x) = \frac1K \sum_{k=1}^{K} N\bigl(x;\, z_k,\, C_\theta(z_k)\bigr),
+
+whose covariances come from one small network of the center (:mod:`wpokernel.neural`).
+Under the heat flow it stays a mixture, :math:`C_k(s) = C_\theta(z_k) + \beta^2 s I`, so the
+density, score and Laplacian are closed form at every noise level and the terminal law can be
+sampled exactly; the reverse heat-flow SDE (the mean-field-game optimal dynamics) and the
+probability-flow ODE reach the same law.
+
+Fitting, in four steps:
+
+1. a random validation share of ``X`` is set aside; the centers are the other points (all, or
+   ``n_centers`` of them chosen at random or by k-means++ seeding);
+2. local PCA: each center's covariance from its nearest neighbours
+   (:func:`~wpokernel.local_covariance.local_covariances`), projected on the structure, and
+   the map :math:`\hat C_k \mapsto \alpha \hat C_k + \sigma^2 I` with :math:`(\alpha, \sigma^2)`
+   of best validation likelihood on a grid;
+3. the network is distilled onto these covariances (Gaussian KL), so the untrained model is
+   already this strong density;
+4. training by Adam on minibatches :math:`B` of training points, each scored against the
+   mixture of the centers not in :math:`B` (a point is never scored against its own
+   component), with either objective of :mod:`wpokernel.objectives`:
+   ``"ism"``, implicit score matching :math:`\mathbb E[\tfrac12|\nabla\log\pi|^2 +
+   \Delta\log\pi]`, or ``"loo_likelihood"``, the held-out negative log-likelihood. Every
+   ``validation_interval`` steps the validation log-likelihood is measured; training stops
+   after ``n_iter_no_change`` measurements without improvement and restores the best
+   network, the distilled initialization included.
+
+References
+----------
+.. [ZLLKO2024] B. J. Zhang, S. Liu, W. Li, M. A. Katsoulakis, S. J. Osher, "Wasserstein
+   proximal operators describe score-based generative models and resolve memorization",
+   arXiv:2402.06162, 2024.
+"""
+
+import copy
+import itertools
+
+import numpy as np
+import torch
+from sklearn.cluster import kmeans_plusplus
+from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
+
+from .._validation import (
+    boolean,
+    nonnegative_int,
+    one_of,
+    open_fraction,
+    optional,
+    positive_int,
+    positive_real,
+    real_or_option,
+    seed,
+)
+from ..local_covariance import local_covariances
+from ..mixture import GaussianMixtureField
+from ..neural import HEADS, FactorNetwork, FreeFactors
+from ..objectives import OBJECTIVES
+from ..reductions import Diagonal, Full, LowRank, mixture_moments
+from ._base import BaseMixtureScore
+
+__all__ = ["WPOKernelScore"]
+
+# Full covariances cost d^2 per (query, center) pair; above this dimension "auto" switches to
+# the low-rank structure, whose cost is d r.
+_MAX_FULL_AUTO_DIMENSION = 16
+_DEFAULT_RANK = 10
+# Validation points are set aside only when at least this many points remain as centers.
+_MIN_POINTS_FOR_VALIDATION = 20
+# Grids of the local-PCA calibration: the factor alpha on the local covariances and the
+# isotropic standard deviation sigma relative to the data spread rho.
+_ALPHA_GRID = np.geomspace(0.0625, 4.0, 7)
+_SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
+# The safety floor sigma_min relative to rho when sigma_min="auto".
+_RELATIVE_SIGMA_MIN = 1e-3
+_DISTILLATION_STEPS = 300
+_DISTILLATION_BATCH = 256
+_DISTILLATION_LEARNING_RATE = 1e-2
+_SEED_BOUND = 2**31 - 1
+
+
+# ---------------------------------------------------------------------------- data split
+def _split(n_samples, validation_fraction, rng):
+    """Return (fit rows, validation rows); no validation for tiny data."""
+    order = rng.permutation(n_samples)
+    n_validation = int(round(validation_fraction * n_samples))
+    if n_samples - n_validation < _MIN_POINTS_FOR_VALIDATION or n_validation == 0:
+        return np.sort(order), np.array([], dtype=int)
+    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+
+
+def _choose_centers(X_fit, n_centers, selection, rng):
+    """Rows of ``X_fit`` used as centers."""
+    if n_centers is None or n_centers >= len(X_fit):
+        return np.arange(len(X_fit))
+    if selection == "random":
+        return np.sort(rng.choice(len(X_fit), n_centers, replace=False))
+    _, index = kmeans_plusplus(X_fit, n_centers, random_state=rng)
+    return np.sort(index)
+
+
+# ---------------------------------------------------------------------------- local PCA
+def _calibrate(head, part, centers, X_val, scale, floor, backend):
+    r"""Return :math:`(\alpha, \sigma^2)` of best validation likelihood on the grids."""
+    if len(X_val) == 0:
+        return 1.0, (0.1 * scale) ** 2
+    best, best_log_likelihood = None, -np.inf
+    for alpha, sigma in itertools.product(_ALPHA_GRID, _SIGMA_GRID * scale):
+        covariance = head.local_structure(part, alpha, sigma**2 + floor)
+        log_likelihood = float(
+            mixture_moments(X_val, centers, covariance, backend=backend).log_density.mean()
+        )
+        if log_likelihood > best_log_likelihood:
+            best, best_log_likelihood = (float(alpha), float(sigma**2)), log_likelihood
+    return best
+
+
+def _distill(model, centers_t, target_kdd, rng, progress):
+    """Adam on the KL from the targets to the model's covariances, minibatches of centers."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=_DISTILLATION_LEARNING_RATE)
+    n_centers = len(centers_t)
+    for _ in tqdm(range(_DISTILLATION_STEPS), disable=not progress, desc="distill", leave=False):
+        index = torch.as_tensor(rng.choice(n_centers, min(n_centers, _DISTILLATION_BATCH),
+                                           replace=False))
+        optimizer.zero_grad()
+        model.distillation_loss(centers_t[index], index, target_kdd[index]).backward()
+        optimizer.step()
+
+
+# ---------------------------------------------------------------------------- training
+def _validation_log_likelihood(model, centers_t, X_val_t):
+    with torch.no_grad():
+        covariance = model(centers_t, torch.arange(len(centers_t)))
+        return float(
+            mixture_moments(X_val_t, centers_t, covariance, backend="torch").log_density.mean()
+        )
+
+
+def _training_batch(n_fit, center_rows, batch_size, rng):
+    """Evaluation rows and the indices of the centers that are not among them."""
+    batch = rng.choice(n_fit, min(batch_size, max(1, n_fit // 2)), replace=False)
+    kept = np.flatnonzero(~np.isin(center_rows, batch))
+    if len(kept) == 0:
+        # Only when there are fewer centers than the batch: keep one center out of it.
+        batch = batch[batch != center_rows[0]]
+        kept = np.array([0])
+    return batch, kept
+
+
+class _EarlyStopping:
+    """Best validation score, the model state that reached it, and the patience count."""
+
+    def __init__(self, model, score, patience):
+        self.best_score, self.best_iteration = score, 0
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.patience, self.bad_rounds = patience, 0
+
+    def update(self, model, score, iteration):
+        """Record a validation score; return True when training should stop."""
+        if score > self.best_score:
+            self.best_score, self.best_iteration = score, iteration
+            self.best_state = copy.deepcopy(model.state_dict())
+            self.bad_rounds = 0
+        else:
+            self.bad_rounds += 1
+        return self.bad_rounds >= self.patience
+
+
+# ---------------------------------------------------------------------------- estimator
+class WPOKernelScore(BaseMixtureScore):
+    r"""Wasserstein-proximal kernel score model: a Gaussian mixture on the training points
+    with local covariances from a network of the center, fitted by score matching.
+
+    See the module docstring for the model and the fitting steps.
+
+    Parameters
+    ----------
+    structure : {"auto", "full", "diagonal", "lowrank"}, default="auto"
+        Covariance structure; ``"auto"`` is ``"full"`` up to 16 features, else ``"lowrank"``.
+    rank : int or "auto", default="auto"
+        Rank :math:`r` of ``"lowrank"``; ``"auto"`` is ``min(10, n_features)``.
+    objective : {"loo_likelihood", "ism"}, default="loo_likelihood"
+        Training objective (module docstring).
+    n_centers : int or None, default=None
+        Number of centers; ``None`` uses every fitting point.
+    center_selection : {"random", "kmeans++"}, default="random"
+        How a subset of centers is chosen.
+    n_neighbors : int, default=20
+        Neighbours of the local-PCA covariances (capped at the number of fitting points - 1).
+    amortized : bool, default=True
+        Covariances from one network of the center; ``False`` gives every center free
+        parameters (no smoothness, so it overfits: offered for comparison).
+    width, depth : int, default=64, 2
+        Hidden units per layer and hidden layers of the network.
+    sigma_min : float or "auto", default="auto"
+        Covariance floor :math:`\sigma_{\min}`; ``"auto"`` is :math:`10^{-3}` times the data's
+        root-mean-square spread.
+    learning_rate : float, default=1e-3
+        Adam step size.
+    batch_size : int, default=256
+        Evaluation points per step (at most half the fitting points).
+    max_iter : int, default=2000
+        Maximum number of training steps; 0 keeps the distilled local-PCA initialization.
+    validation_fraction : float, default=0.1
+        Share of ``X`` held out for early stopping (none when fewer than 20 points remain).
+    validation_interval : int, default=25
+        Steps between two validation measurements.
+    n_iter_no_change : int, default=8
+        Measurements without improvement before training stops.
+    device : str, default="cpu"
+        Torch device of the training (``"cuda"`` for a GPU); the fitted model is on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the centers, the network and the minibatches.
+    beta, T, eps, n_steps, backend, working_memory, progress
+        As in :class:`~wpokernel.EmpiricalScore`: heat-flow speed, horizon, noise floor,
+        sampler steps, reduction backend of evaluation and sampling, its memory budget and
+        progress bars.
+
+    Attributes
+    ----------
+    field_ : GaussianMixtureField
+        Terminal mixture :math:`\pi_\theta` (NumPy arrays).
+    centers_ : ndarray of shape (n_centers, n_features)
+    factor_network_ : torch.nn.Module
+        The trained network (CPU, float64).
+    structure_, rank_, sigma_min_ : str, int, float
+        Resolved hyper-parameters.
+    local_scale_, local_variance_ : float
+        The calibrated :math:`\alpha` and :math:`\sigma^2` of the initialization.
+    init_validation_log_likelihood_ : float
+        Validation mean log-likelihood of the distilled initialization (NaN without
+        validation points).
+    best_validation_log_likelihood_ : float
+    n_iter_ : int
+        Training steps run.
+    best_iteration_ : int
+        Step of the restored network (0: the initialization).
+    history_ : dict
+        ``"loss"`` per step, ``"validation_log_likelihood"`` per measurement, and
+        ``"validation_iteration"``.
+
+    Examples
+    --------
+    >>> from wpokernel import WPOKernelScore
+    >>> from wpokernel.datasets import make_toy
+    >>> X = make_toy("moons", 300, random_state=0)
+    >>> model = WPOKernelScore(max_iter=50, progress=False, random_state=0).fit(X)
+    >>> model.sample(5, random_state=0).shape
+    (5, 2)
+    """
+
+    _parameter_constraints = {
+        **BaseMixtureScore._parameter_constraints,
+        "structure": one_of("auto", *HEADS),
+        "rank": real_or_option(positive_int, "auto"),
+        "objective": one_of(*OBJECTIVES),
+        "n_centers": optional(positive_int),
+        "center_selection": one_of("random", "kmeans++"),
+        "n_neighbors": positive_int,
+        "amortized": boolean,
+        "width": positive_int,
+        "depth": positive_int,
+        "sigma_min": real_or_option(positive_real, "auto"),
+        "learning_rate": positive_real,
+        "batch_size": positive_int,
+        "max_iter": nonnegative_int,
+        "validation_fraction": open_fraction,
+        "validation_interval": positive_int,
+        "n_iter_no_change": positive_int,
+        "device": one_of("cpu", "cuda"),
+        "random_state": seed,
+    }
+
+    def __init__(
+        self,
+        *,
+        structure="auto",
+        rank="auto",
+        objective="loo_likelihood",
+        n_centers=None,
+        center_selection="random",
+        n_neighbors=20,
+        amortized=True,
+        width=64,
+        depth=2,
+        sigma_min="auto",
+        learning_rate=1e-3,
+        batch_size=256,
+        max_iter=2000,
+        validation_fraction=0.1,
+        validation_interval=25,
+        n_iter_no_change=8,
+        device="cpu",
+        random_state=None,
+        beta=1.0,
+        T=1.0,
+        eps=1e-5,
+        n_steps=500,
+        backend="auto",
+        working_memory=256,
+        progress=True,
+    ):
+        self.structure = structure
+        self.rank = rank
+        self.objective = objective
+        self.n_centers = n_centers
+        self.center_selection = center_selection
+        self.n_neighbors = n_neighbors
+        self.amortized = amortized
+        self.width = width
+        self.depth = depth
+        self.sigma_min = sigma_min
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.beta = beta
+        self.T = T
+        self.eps = eps
+        self.n_steps = n_steps
+        self.backend = backend
+        self.working_memory = working_memory
+        self.progress = progress
+
+    def _min_samples(self):
+        return 2
+
+    def fit(self, X, y=None):
+        """Fit the terminal mixture to ``X`` (module docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, at least two points.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        # Frequency weights would make the minibatch objective a different one; not offered.
+        return super().fit(X, y)
+
+    # ------------------------------------------------------------ hyper-parameters
+    def _resolve(self, X):
+        d = X.shape[1]
+        self.structure_ = (
+            ("full" if d <= _MAX_FULL_AUTO_DIMENSION else "lowrank")
+            if self.structure == "auto" else self.structure
+        )
+        self.rank_ = min(d, _DEFAULT_RANK if self.rank == "auto" else int(self.rank))
+        scale = float(np.sqrt(X.var(axis=0).mean())) or 1.0
+        sigma_min = _RELATIVE_SIGMA_MIN * scale if self.sigma_min == "auto" else self.sigma_min
+        self.sigma_min_ = float(sigma_min)
+        return scale
+
+    def _new_model(self, n_centers, n_features, mean, scale, seed):
+        floor = self.sigma_min_**2
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.amortized:
+                return FactorNetwork(n_features, self.structure_, self.rank_, self.width,
+                                     self.depth, mean, scale, floor)
+            return FreeFactors(n_centers, n_features, self.structure_, self.rank_, scale, floor)
+
+    # ------------------------------------------------------------ the hook
+    def _fit_field(self, X, sample_weight):
+        del sample_weight  # all ones: this fit takes no weights
+        rng = check_random_state(self.random_state)
+        scale = self._resolve(X)
+        fit_rows, validation_rows = _split(len(X), self.validation_fraction, rng)
+        X_fit, X_val = X[fit_rows], X[validation_rows]
+        center_rows = _choose_centers(X_fit, self.n_centers, self.center_selection, rng)
+        centers = X_fit[center_rows]
+
+        model, centers_t = self._initialize(X_fit, X_val, center_rows, scale, rng)
+        self._train(model, X_fit, X_val, center_rows, centers_t, rng)
+        model = model.cpu().eval()
+        self.factor_network_ = model
+        self.centers_ = centers
+        with torch.no_grad():
+            covariance = model(torch.as_tensor(centers), torch.arange(len(centers)))
+        return GaussianMixtureField(centers, _to_numpy(covariance), beta=self.beta,
+                                    backend=self.backend, working_memory=self.working_memory)
+
+    def _initialize(self, X_fit, X_val, center_rows, scale, rng):
+        """Local PCA, calibration and distillation; return the model and the centers tensor."""
+        head = HEADS[self.structure_](X_fit.shape[1], self.rank_)
+        n_neighbors = min(self.n_neighbors, len(X_fit) - 1)
+        part = head.local_part(local_covariances(X_fit, center_rows, n_neighbors))
+        centers = X_fit[center_rows]
+        floor = self.sigma_min_**2
+        self.local_scale_, self.local_variance_ = _calibrate(
+            head, part, centers, X_val, scale, floor, self.backend
+        )
+        target_kdd = head.dense(
+            head.local_structure(part, self.local_scale_, self.local_variance_ + floor)
+        )
+        model = self._new_model(len(centers), X_fit.shape[1], X_fit.mean(axis=0), scale,
+                                int(rng.randint(_SEED_BOUND)))
+        device = torch.device(self.device)
+        model = model.to(device)
+        centers_t = torch.as_tensor(centers, device=device)
+        _distill(model, centers_t, target_kdd.to(device), rng, self.progress)
+        return model, centers_t
+
+    def _train(self, model, X_fit, X_val, center_rows, centers_t, rng):
+        device = centers_t.device
+        X_fit_t = torch.as_tensor(X_fit, device=device)
+        X_val_t = torch.as_tensor(X_val, device=device)
+        validate = len(X_val) > 0
+        score = _validation_log_likelihood(model, centers_t, X_val_t) if validate else np.nan
+        self.init_validation_log_likelihood_ = score
+        stopping = _EarlyStopping(model, score if validate else -np.inf, self.n_iter_no_change)
+        self.history_ = {"loss": [], "validation_log_likelihood": [score],
+                         "validation_iteration": [0]}
+        loss_function = OBJECTIVES[self.objective]
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        self.n_iter_ = 0
+        for iteration in tqdm(range(1, self.max_iter + 1), disable=not self.progress,
+                              desc="WPOKernelScore"):
+            batch, kept = _training_batch(len(X_fit), center_rows, self.batch_size, rng)
+            kept_t = torch.as_tensor(kept, device=device)
+            optimizer.zero_grad()
+            loss = loss_function(X_fit_t[torch.as_tensor(batch, device=device)],
+                                 centers_t[kept_t], model(centers_t[kept_t], kept_t))
+            loss.backward()
+            optimizer.step()
+            self.history_["loss"].append(float(loss.detach()))
+            self.n_iter_ = iteration
+            if validate and iteration % self.validation_interval == 0:
+                score = _validation_log_likelihood(model, centers_t, X_val_t)
+                self.history_["validation_log_likelihood"].append(score)
+                self.history_["validation_iteration"].append(iteration)
+                if stopping.update(model, score, iteration):
+                    break
+        if validate:
+            model.load_state_dict(stopping.best_state)
+        self.best_iteration_ = stopping.best_iteration if validate else self.n_iter_
+        self.best_validation_log_likelihood_ = stopping.best_score if validate else np.nan
+
+
+def _to_numpy(covariance):
+    """The same covariance structure with NumPy float64 parameters."""
+    def array(tensor):
+        return tensor.detach().cpu().numpy().astype(np.float64)
+
+    if isinstance(covariance, Full):
+        return Full(array(covariance.covariances))
+    if isinstance(covariance, Diagonal):
+        return Diagonal(array(covariance.variances))
+    return LowRank(array(covariance.variance), array(covariance.factors))

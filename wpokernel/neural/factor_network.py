@@ -1,0 +1,214 @@
+r"""Factor networks: local covariances :math:`C_\theta(z)` as a smooth function of the center.
+
+The Wasserstein-proximal kernel model [ZLLKO2024]_ amortizes the covariance of every mixture
+component into one small network of the center, :math:`z \mapsto C_\theta(z)`. Smoothness of
+the network in :math:`z` is the regularizer: nearby centers get similar covariances, so a
+component cannot shrink onto its own training point without shrinking its neighbours.
+
+A multilayer perceptron reads the standardized center :math:`\tilde z = (z - \mu) / \rho`
+(:math:`\mu` the data mean, :math:`\rho` its root-mean-square spread) and its output
+:math:`o(\tilde z)` is read by a *head* as one covariance structure, each with the floor
+:math:`\sigma_{\min}^2 I` that keeps every precision bounded:
+
+* ``"full"``: :math:`o` fills a lower-triangular :math:`L` with a positive diagonal, the
+  Cholesky factor of the precision scaled by :math:`\rho`:
+  :math:`C = \rho^2 (L L^\top)^{-1} + \sigma_{\min}^2 I`;
+* ``"diagonal"``: :math:`C = \operatorname{diag}(\sigma_{\min}^2 + \rho^2\,\mathrm{softplus}(o))`;
+* ``"lowrank"``: :math:`C = (\sigma_{\min}^2 + \rho^2\,\mathrm{softplus}(o_0)) I + U U^\top`,
+  :math:`U = \rho\, o_{1:}` reshaped to :math:`d \times r`; work and memory of the mixture
+  scale with :math:`d r`, never :math:`d^2`.
+
+Before training, the network is distilled towards the local-PCA covariances of
+:mod:`wpokernel.local_covariance` (projected on the head's structure, scaled and floored) by
+minimizing the Gaussian Kullback-Leibler divergence from them.
+
+References
+----------
+.. [ZLLKO2024] B. J. Zhang, S. Liu, W. Li, M. A. Katsoulakis, S. J. Osher, "Wasserstein
+   proximal operators describe score-based generative models and resolve memorization",
+   arXiv:2402.06162, 2024.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.functional import softplus
+
+from ..reductions import Diagonal, Full, LowRank
+
+__all__ = ["HEADS", "FactorNetwork", "FreeFactors"]
+
+
+# ---------------------------------------------------------------------------- heads
+# A head reads raw network outputs o (K, P) as one covariance structure, turns a structure into
+# dense matrices (for the distillation KL), and projects local covariances C_k on its structure
+# so that the initialization alpha * part + s2 * I can be scored and distilled.
+
+
+class _FullHead:
+    """Cholesky factor of the precision, plus the floor."""
+
+    def __init__(self, n_features, rank):
+        del rank
+        self.n_features = n_features
+        self.n_outputs = n_features * (n_features + 1) // 2
+        self._rows, self._cols = torch.tril_indices(n_features, n_features)
+
+    def covariance(self, o_kp, scale, floor):
+        d = self.n_features
+        L_kdd = o_kp.new_zeros(o_kp.shape[0], d, d)
+        L_kdd[:, self._rows, self._cols] = o_kp
+        diagonal = torch.arange(d)
+        # softplus keeps the diagonal of the Cholesky factor, hence the precision, positive.
+        L_kdd[:, diagonal, diagonal] = softplus(L_kdd[:, diagonal, diagonal])
+        C_kdd = scale**2 * torch.cholesky_inverse(L_kdd)  # (K, d, d)
+        return Full(C_kdd + floor * torch.eye(d, dtype=o_kp.dtype, device=o_kp.device))
+
+    def dense(self, covariance):
+        return torch.as_tensor(covariance.covariances)
+
+    def local_part(self, local_kdd):
+        return local_kdd
+
+    def local_structure(self, part, alpha, variance):
+        return Full(alpha * part + variance * np.eye(self.n_features))
+
+
+class _DiagonalHead:
+    """Per-coordinate variances above the floor."""
+
+    def __init__(self, n_features, rank):
+        del rank
+        self.n_features = n_features
+        self.n_outputs = n_features
+
+    def covariance(self, o_kp, scale, floor):
+        return Diagonal(floor + scale**2 * softplus(o_kp))
+
+    def dense(self, covariance):
+        return torch.diag_embed(torch.as_tensor(covariance.variances))
+
+    def local_part(self, local_kdd):
+        return np.diagonal(local_kdd, axis1=1, axis2=2).copy()
+
+    def local_structure(self, part, alpha, variance):
+        return Diagonal(alpha * part + variance)
+
+
+class _LowRankHead:
+    """Isotropic part above the floor plus r learned directions."""
+
+    def __init__(self, n_features, rank):
+        self.n_features, self.rank = n_features, rank
+        self.n_outputs = 1 + n_features * rank
+
+    def covariance(self, o_kp, scale, floor):
+        variance_k = floor + scale**2 * softplus(o_kp[:, 0])
+        U_kdr = scale * o_kp[:, 1:].reshape(-1, self.n_features, self.rank)
+        return LowRank(variance_k, U_kdr)
+
+    def dense(self, covariance):
+        U_kdr = torch.as_tensor(covariance.factors)
+        variance_k11 = torch.as_tensor(covariance.variance, dtype=U_kdr.dtype).reshape(-1, 1, 1)
+        eye = torch.eye(self.n_features, dtype=U_kdr.dtype, device=U_kdr.device)
+        return U_kdr @ U_kdr.transpose(1, 2) + variance_k11 * eye
+
+    def local_part(self, local_kdd):
+        # Factors of the best rank-r approximation of each local covariance.
+        eigenvalues_kd, vectors_kdd = np.linalg.eigh(local_kdd)
+        top_kr = np.clip(eigenvalues_kd[:, -self.rank :], 0.0, None)
+        return vectors_kdd[:, :, -self.rank :] * np.sqrt(top_kr)[:, None, :]  # (K, d, r)
+
+    def local_structure(self, part, alpha, variance):
+        return LowRank(variance, np.sqrt(alpha) * part)
+
+
+#: Covariance structure name -> head class.
+HEADS = {"full": _FullHead, "diagonal": _DiagonalHead, "lowrank": _LowRankHead}
+
+
+def gaussian_kl(target_kdd, model_kdd):
+    r"""Mean over centers of :math:`\mathrm{KL}(N(0, T_k) \,\|\, N(0, C_k))`.
+
+    .. math::
+
+        \mathrm{KL} = \tfrac12 \bigl( \operatorname{tr}(C^{-1} T) - d
+        + \log\det C - \log\det T \bigr).
+    """
+    chol_model = torch.linalg.cholesky(model_kdd)
+    chol_target = torch.linalg.cholesky(target_kdd)
+    # tr(C^{-1} T) = |L_C^{-1} L_T|_F^2.
+    solved = torch.linalg.solve_triangular(chol_model, chol_target, upper=False)
+    trace = solved.pow(2).sum(dim=(1, 2))
+    logdet_model = 2 * torch.log(torch.diagonal(chol_model, dim1=1, dim2=2)).sum(-1)
+    logdet_target = 2 * torch.log(torch.diagonal(chol_target, dim1=1, dim2=2)).sum(-1)
+    return 0.5 * (trace - target_kdd.shape[-1] + logdet_model - logdet_target).mean()
+
+
+# ---------------------------------------------------------------------------- network
+class FactorNetwork(nn.Module):
+    r"""MLP from a center :math:`z` to its covariance :math:`C_\theta(z)`.
+
+    Parameters
+    ----------
+    n_features : int
+        Dimension :math:`d` of the centers.
+    structure : {"full", "diagonal", "lowrank"}
+        Covariance structure of the output (module docstring).
+    rank : int
+        Rank :math:`r` of ``"lowrank"`` (ignored otherwise).
+    width, depth : int
+        Hidden units per layer and number of hidden layers.
+    mean : torch.Tensor of shape (n_features,)
+        Data mean :math:`\mu` used to standardize the input.
+    scale : float
+        Data spread :math:`\rho`, the unit of the covariances.
+    floor : float
+        Covariance floor :math:`\sigma_{\min}^2`.
+    """
+
+    def __init__(self, n_features, structure, rank, width, depth, mean, scale, floor):
+        super().__init__()
+        self.head = HEADS[structure](n_features, rank)
+        layers, n_in = [], n_features
+        for _ in range(depth):
+            layers += [nn.Linear(n_in, width, dtype=torch.float64), nn.SiLU()]
+            n_in = width
+        layers.append(nn.Linear(n_in, self.head.n_outputs, dtype=torch.float64))
+        self.mlp = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
+        self.scale, self.floor = float(scale), float(floor)
+
+    def forward(self, z_kd, index):
+        """Return the covariance structure of the centers ``z_kd`` (K, d); ``index`` unused."""
+        del index
+        o_kp = self.mlp((z_kd - self.mean) / self.scale)  # (K, P)
+        return self.head.covariance(o_kp, self.scale, self.floor)
+
+    def distillation_loss(self, z_kd, index, target_kdd):
+        """KL from the dense targets ``target_kdd`` (K, d, d) to the modelled covariances."""
+        return gaussian_kl(target_kdd, self.head.dense(self(z_kd, index)))
+
+
+class FreeFactors(nn.Module):
+    r"""Free raw outputs per center, read by the same heads: no amortization, no smoothness.
+
+    The covariance of center ``index[k]`` depends on that center alone, so nothing stops a
+    component from fitting its own neighbourhood; offered to show why the network is there.
+    Same parameters as :class:`FactorNetwork`, plus ``n_centers``; ``width`` and ``depth``
+    are not used.
+    """
+
+    def __init__(self, n_centers, n_features, structure, rank, scale, floor):
+        super().__init__()
+        self.head = HEADS[structure](n_features, rank)
+        self.raw = nn.Parameter(torch.zeros(n_centers, self.head.n_outputs, dtype=torch.float64))
+        self.scale, self.floor = float(scale), float(floor)
+
+    def forward(self, z_kd, index):
+        """Return the covariance structure of the centers ``index``; ``z_kd`` unused."""
+        del z_kd
+        return self.head.covariance(self.raw[index], self.scale, self.floor)
+
+    distillation_loss = FactorNetwork.distillation_loss
+
