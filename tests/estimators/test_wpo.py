@@ -1,0 +1,146 @@
+"""WPOKernelScore: scikit-learn contract, generalization where the empirical score memorizes,
+agreement of its three samplers, the closed-form score, and bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from _stats import energy_permutation_pvalue
+from wpokernel import EmpiricalScore, WPOKernelScore
+from wpokernel.datasets import make_swissroll6d, make_toy
+from wpokernel.diagnostics import copy_gap, memorization_ratio
+
+# Short training keeps the estimator checks fast; the defaults are exercised below.
+FAST = {"max_iter": 20, "progress": False, "random_state": 0}
+
+
+@parametrize_with_checks([WPOKernelScore(**FAST), WPOKernelScore(structure="lowrank", rank=1, **FAST)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    X = make_toy("2spirals", 900, random_state=0)
+    return X[:600], X[600:]
+
+
+@pytest.fixture(scope="module")
+def fitted(spirals):
+    return WPOKernelScore(max_iter=200, progress=False, random_state=0).fit(spirals[0])
+
+
+def test_generalizes_where_the_empirical_score_memorizes(spirals, fitted):
+    X, X_test = spirals
+    samples = fitted.sample(600, random_state=1)
+    fraction = memorization_ratio(samples, X)[0]
+    test_fraction = memorization_ratio(X_test, X)[0]
+    # Binomial standard error of the difference of two fractions of 300 and 600 points.
+    standard_error = np.sqrt(test_fraction * (1 - test_fraction) * (1 / 600 + 1 / 300))
+    assert abs(fraction - test_fraction) < 4 * standard_error
+    assert abs(copy_gap(samples, X, X_test).z_score) < 4
+
+    memorizing = EmpiricalScore(progress=False).fit(X).sample(300, random_state=1, method="sde")
+    assert memorization_ratio(memorizing, X)[0] > 0.9
+
+
+def test_is_at_least_as_good_as_its_initialization_on_validation_data(spirals, fitted):
+    assert fitted.best_validation_log_likelihood_ >= fitted.init_validation_log_likelihood_
+    init = WPOKernelScore(max_iter=0, progress=False, random_state=0).fit(spirals[0])
+    assert init.n_iter_ == 0 and init.best_iteration_ == 0
+    np.testing.assert_allclose(
+        init.best_validation_log_likelihood_, fitted.init_validation_log_likelihood_, rtol=1e-12
+    )
+
+
+def test_beats_a_kernel_density_estimate_on_a_thin_manifold():
+    # swissroll6d lies near a 2-D sheet in 6-D: local covariances fit it, a KDE cannot.
+    X = make_swissroll6d(1200, random_state=0)
+    X_train, X_test = X[:900], X[900:]
+    wpo = WPOKernelScore(max_iter=200, progress=False, random_state=0).fit(X_train)
+    kde = EmpiricalScore(bandwidth="scott", progress=False).fit(X_train)
+    assert wpo.score(X_test) > kde.score(X_test) + 1.0
+
+
+@pytest.mark.parametrize("method", ["sde", "ode"])
+def test_samplers_draw_the_exact_mixture_law(fitted, method):
+    # At 3000 points each, the energy distance of SDE (200 steps) or ODE samples to exact
+    # samples was within the +-0.001 spread of two exact draws.
+    exact = fitted.sample(1000, random_state=2)
+    dynamic = fitted.sample(1000, random_state=3, method=method, n_steps=200, progress=False)
+    assert energy_permutation_pvalue(exact, dynamic) > 0.01
+
+
+def test_score_function_is_the_gradient_of_the_heat_flowed_log_density(fitted):
+    x = np.random.default_rng(4).normal(size=(5, 2))
+    noise, h = 0.05, 1e-5
+    field = fitted.field_
+    steps = np.eye(2) * h
+    finite_difference = np.stack(
+        [(field.log_density(x + e, noise) - field.log_density(x - e, noise)) / (2 * h)
+         for e in steps], axis=1,
+    )
+    np.testing.assert_allclose(fitted.score_function(x, noise=noise), finite_difference,
+                               rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("structure", ["full", "diagonal", "lowrank"])
+def test_every_structure_fits_and_is_reproducible(spirals, structure):
+    params = {"structure": structure, "rank": 1, "max_iter": 30, "progress": False}
+    first = WPOKernelScore(random_state=5, **params).fit(spirals[0][:200])
+    second = WPOKernelScore(random_state=5, **params).fit(spirals[0][:200])
+    assert first.structure_ == structure
+    np.testing.assert_array_equal(first.score_samples(spirals[1]), second.score_samples(spirals[1]))
+
+
+def test_subsets_of_centers_and_free_factors(spirals):
+    X = spirals[0][:300]
+    subset = WPOKernelScore(n_centers=50, center_selection="kmeans++", max_iter=10,
+                            progress=False, random_state=0).fit(X)
+    assert subset.centers_.shape == (50, 2)
+    assert all((X == center).all(axis=1).any() for center in subset.centers_)
+    free = WPOKernelScore(amortized=False, max_iter=10, progress=False, random_state=0).fit(X)
+    assert np.isfinite(free.score(spirals[1]))
+
+
+def test_pickle_round_trip_keeps_the_density(fitted, spirals):
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.score_samples(spirals[1]),
+                                  fitted.score_samples(spirals[1]))
+    np.testing.assert_array_equal(restored.sample(5, random_state=0), fitted.sample(5, random_state=0))
+
+
+def test_history_records_the_training(fitted):
+    assert len(fitted.history_["loss"]) == fitted.n_iter_
+    assert fitted.history_["validation_iteration"][0] == 0
+    assert max(fitted.history_["validation_log_likelihood"]) == pytest.approx(
+        fitted.best_validation_log_likelihood_
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"structure": "dense"}, ValueError, "Expected structure in"),
+        ({"objective": "mle"}, ValueError, "Expected objective in"),
+        ({"rank": 0}, ValueError, "Expected rank >= 1"),
+        ({"n_centers": 2.5}, TypeError, "Expected an integer for n_centers"),
+        ({"max_iter": -1}, ValueError, "Expected max_iter >= 0"),
+        ({"validation_fraction": 1.0}, ValueError, r"Expected validation_fraction in \(0, 1\)"),
+        ({"sigma_min": 0.0}, ValueError, "Expected sigma_min > 0"),
+        ({"device": "tpu"}, ValueError, "Expected device in"),
+        ({"random_state": "seed"}, TypeError, "Expected an integer for random_state"),
+    ],
+)
+def test_invalid_hyper_parameters(spirals, params, error, match):
+    with pytest.raises(error, match=match):
+        WPOKernelScore(**params).fit(spirals[0])
+
+
+def test_invalid_data():
+    with pytest.raises(ValueError, match="NaN"):
+        WPOKernelScore(**FAST).fit(np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]))
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        WPOKernelScore(**FAST).fit(np.zeros((1, 2)))

@@ -1,0 +1,85 @@
+"""Factor-network heads and local covariances against dense formulas and brute force."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+from scipy.stats import multivariate_normal
+
+from wpokernel.local_covariance import local_covariances
+from wpokernel.neural import HEADS, FactorNetwork, FreeFactors
+from wpokernel.neural.factor_network import gaussian_kl
+from wpokernel.reductions import mixture_moments
+
+
+@pytest.mark.parametrize("structure", list(HEADS))
+def test_head_covariances_are_floored_and_match_the_engine_density(structure):
+    torch.manual_seed(0)
+    d, n_centers, floor = 3, 4, 0.01
+    network = FactorNetwork(d, structure, 2, 16, 2, torch.zeros(d), 1.5, floor)
+    z = torch.randn(n_centers, d, dtype=torch.float64)
+    covariance = network(z, None)
+    C_kdd = network.head.dense(covariance).detach().numpy()
+    # Every covariance is symmetric with eigenvalues at least the floor.
+    np.testing.assert_allclose(C_kdd, C_kdd.transpose(0, 2, 1), atol=1e-12)
+    assert np.linalg.eigvalsh(C_kdd).min() >= floor * (1 - 1e-9)
+    # The engine's density of the structure is the dense Gaussian mixture.
+    x = np.random.default_rng(0).normal(size=(5, d))
+    expected = np.log(np.mean([multivariate_normal(z_k, C_k).pdf(x)
+                               for z_k, C_k in zip(z.numpy(), C_kdd)], axis=0))
+    log_density = mixture_moments(torch.as_tensor(x), z, covariance).log_density.detach().numpy()
+    np.testing.assert_allclose(log_density, expected, rtol=1e-10)
+
+
+def test_full_head_is_the_inverse_of_the_precision_cholesky():
+    head = HEADS["full"](2, None)
+    o = torch.tensor([[0.3, -0.4, 1.2]], dtype=torch.float64)  # L = [[sp(.3), 0], [-.4, sp(1.2)]]
+    softplus = torch.nn.functional.softplus
+    L = torch.tensor([[softplus(o[0, 0]), 0.0], [-0.4, softplus(o[0, 2])]], dtype=torch.float64)
+    expected = 4.0 * torch.linalg.inv(L @ L.T) + 0.1 * torch.eye(2, dtype=torch.float64)
+    torch.testing.assert_close(head.dense(head.covariance(o, 2.0, 0.1))[0], expected)
+
+
+def test_lowrank_local_part_is_the_best_rank_r_approximation():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(3, 5, 5))
+    local = A @ A.transpose(0, 2, 1)
+    head = HEADS["lowrank"](5, 2)
+    U = head.local_part(local)
+    for C, U_k in zip(local, U):
+        u, s, vt = np.linalg.svd(C)
+        np.testing.assert_allclose(U_k @ U_k.T, (u[:, :2] * s[:2]) @ vt[:2], atol=1e-10)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    generator = torch.Generator().manual_seed(2)
+    A, B = (torch.randn(4, 3, 3, generator=generator, dtype=torch.float64) for _ in range(2))
+    T = A @ A.transpose(1, 2) + 0.5 * torch.eye(3)
+    C = B @ B.transpose(1, 2) + 0.5 * torch.eye(3)
+    zeros = torch.zeros(4, 3, dtype=torch.float64)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(zeros, T),
+        torch.distributions.MultivariateNormal(zeros, C),
+    ).mean()
+    torch.testing.assert_close(gaussian_kl(T, C), expected)
+
+
+def test_free_factors_give_each_center_its_own_covariance():
+    factors = FreeFactors(3, 2, "diagonal", 1, 1.0, 0.01)
+    with torch.no_grad():
+        factors.raw[1] = 2.0
+    variances = factors(None, torch.arange(3)).variances
+    assert variances[1, 0] > variances[0, 0] == variances[2, 0]
+
+
+def test_local_covariances_match_a_loop_over_neighbours():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3))
+    center_index = np.array([0, 5, 17, 39])
+    covariances = local_covariances(X, center_index, 6)
+    distances = cdist(X[center_index], X)
+    for k, row in enumerate(center_index):
+        distances[k, row] = np.inf  # the center itself is not its own neighbour
+        neighbors = np.argsort(distances[k])[:6]
+        diff = X[neighbors] - X[row]
+        np.testing.assert_allclose(covariances[k], diff.T @ diff / 6, rtol=1e-12)
