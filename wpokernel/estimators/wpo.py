@@ -31,6 +31,10 @@ Fitting, in four steps:
    after ``n_iter_no_change`` measurements without improvement and restores the best
    network, the distilled initialization included.
 
+The initialization forms one dense :math:`d \times d` local covariance per center (and the
+distillation one per minibatch center), so it suits up to a few hundred features; training,
+evaluation and sampling of the ``"lowrank"`` structure scale with :math:`d r`.
+
 References
 ----------
 .. [ZLLKO2024] B. J. Zhang, S. Liu, W. Li, M. A. Katsoulakis, S. J. Osher, "Wasserstein
