@@ -227,13 +227,17 @@ def _sample(model, n_samples, seed, options):
     return model.sample(n_samples, random_state=seed, **options)
 
 
-def _measure(name, estimator, X_train, X_test, seed):
-    """Fit, sample and evaluate one estimator; return (row, samples)."""
+def _measure(name, estimator, X_train, X_test, seed, n_samples=None):
+    """Fit, sample and evaluate one estimator; return (row, samples).
+
+    ``n_samples`` samples are drawn (``None``: as many as there are test points).
+    """
+    n_samples = len(X_test) if n_samples is None else n_samples
     start = time.perf_counter()
     model, params = estimator.fit(X_train, seed)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    samples = _sample(model, len(X_test), seed, estimator.sample_options)
+    samples = _sample(model, n_samples, seed, estimator.sample_options)
     sample_seconds = time.perf_counter() - start
     row = {"estimator": name, "params": params}
     row.update(evaluate_samples(samples, X_train, X_test, random_state=seed))
@@ -297,32 +301,40 @@ def _format(value):
     return f"{value:.3g}"
 
 
-def write_csv(rows, path):
+def write_csv(rows, path, columns=_CSV_COLUMNS):
     with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({key: row.get(key, "") for key in _CSV_COLUMNS})
+            writer.writerow({key: row.get(key, "") for key in columns})
 
 
-def _markdown_table(rows):
+def _markdown_table(rows, headers=_MARKDOWN_HEADERS):
+    """A Markdown table of ``rows``, one column per key of ``headers`` (key -> header)."""
     lines = [
-        "| " + " | ".join(_MARKDOWN_HEADERS.values()) + " |",
-        "|" + "|".join(" --- " for _ in _MARKDOWN_HEADERS) + "|",
+        "| " + " | ".join(headers.values()) + " |",
+        "|" + "|".join(" --- " for _ in headers) + "|",
     ]
     for row in rows:
-        cells = [_format(row.get(key)) for key in _MARKDOWN_HEADERS]
+        cells = [_format(row.get(key)) for key in headers]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def environment():
+    """The machine and versions a result was measured with, as a phrase."""
+    return (
+        f"{platform.machine()} with {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, wpokernel {wpokernel.__version__}, scikit-learn "
+        f"{sklearn.__version__}"
+    )
 
 
 def write_markdown(rows, figures, path, *, command, seconds):
     datasets = list(dict.fromkeys(row["dataset"] for row in rows))
     parts = [
         "# Estimators side by side\n",
-        f"Produced by `{command}` in {seconds:.0f} s on {platform.machine()} with "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"wpokernel {wpokernel.__version__}, scikit-learn {sklearn.__version__}. "
+        f"Produced by `{command}` in {seconds:.0f} s on {environment()}. "
         "Every estimator draws as many samples as there are test points; the metrics are "
         "those of `wpokernel.diagnostics.evaluate_samples` with one seed per data set "
         "(see `benchmarks/README.md` for what each column means). **memorized**: share of "
