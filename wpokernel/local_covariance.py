@@ -19,24 +19,13 @@ References
 
 import numpy as np
 
-from .diagnostics._pairwise import centered_pair, row_blocks
+from .diagnostics._pairwise import (
+    DEFAULT_WORKING_MEMORY_MB,
+    check_working_memory,
+    nearest_indices,
+)
 
 __all__ = ["local_covariances"]
-
-_WORKING_MEMORY_BYTES = 256 * 2**20
-
-
-def _neighbor_indices(X, center_index, n_neighbors):
-    """Indices (K, m) of the nearest rows of ``X`` to each center, the center's row excluded."""
-    z_k, x_j = centered_pair(X[center_index], X)
-    sq_norm_x_j = np.einsum("jd,jd->j", x_j, x_j)
-    indices = np.empty((len(z_k), n_neighbors), dtype=np.intp)
-    for rows in row_blocks(len(z_k), len(x_j), _WORKING_MEMORY_BYTES):
-        # |z - x|^2 up to the per-row constant |z|^2, which does not change the order.
-        proxy_kj = sq_norm_x_j[None, :] - 2.0 * z_k[rows] @ x_j.T  # (k, N)
-        proxy_kj[np.arange(proxy_kj.shape[0]), center_index[rows]] = np.inf
-        indices[rows] = np.argpartition(proxy_kj, n_neighbors - 1, axis=1)[:, :n_neighbors]
-    return indices
 
 
 def local_covariances(X, center_index, n_neighbors):
@@ -56,6 +45,12 @@ def local_covariances(X, center_index, n_neighbors):
     covariances : ndarray of shape (n_centers, n_features, n_features)
         :math:`\hat C_k`, symmetric positive semi-definite, of rank at most :math:`m`.
     """
-    neighbors_km = _neighbor_indices(X, center_index, n_neighbors)
+    neighbors_km = nearest_indices(
+        X[center_index],
+        X,
+        n_neighbors,
+        check_working_memory(DEFAULT_WORKING_MEMORY_MB),
+        excluded=center_index,
+    )
     diff_kmd = X[neighbors_km] - X[center_index][:, None, :]  # (K, m, d)
     return np.einsum("kmd,kme->kde", diff_kmd, diff_kmd) / n_neighbors

@@ -34,11 +34,10 @@ from sklearn.utils import check_random_state
 
 from wpokernel.diagnostics._pairwise import (
     DEFAULT_WORKING_MEMORY_MB,
-    centered_pair,
     check_points,
     check_same_features,
     check_working_memory,
-    row_blocks,
+    nearest_indices,
 )
 from wpokernel.diagnostics.memorization import DEFAULT_MEMORIZATION_THRESHOLD, memorization_ratio
 
@@ -177,21 +176,6 @@ def _subsample_rows(X, max_points, rng):
     if X.shape[0] <= max_points:
         return X
     return X[rng.choice(X.shape[0], size=max_points, replace=False)]
-
-
-def _nearest_training_index(samples, X_train):
-    """Return the index of the nearest training point of each sample, shape (n_samples,)."""
-    x_i, y_j = centered_pair(samples, X_train)
-    sq_norm_y_j = np.einsum("jd,jd->j", y_j, y_j)  # (N,)
-    budget_bytes = check_working_memory(DEFAULT_WORKING_MEMORY_MB)
-    nearest_i = np.empty(x_i.shape[0], dtype=np.intp)  # (n,)
-    for rows in row_blocks(x_i.shape[0], y_j.shape[0], budget_bytes):
-        # |y_j|^2 - 2 x_i . y_j differs from |x_i - y_j|^2 by a constant within a row, so it
-        # picks the same neighbour with one matrix product per block and no (m, N, d) array.
-        proxy_ij = (-2.0 * x_i[rows]) @ y_j.T  # (m, N)
-        proxy_ij += sq_norm_y_j[None, :]
-        nearest_i[rows] = np.argmin(proxy_ij, axis=1)
-    return nearest_i
 
 
 def _as_images(rows, image_shape):
@@ -482,7 +466,8 @@ def plot_nearest_training_images(
     _check_figure(fig)
 
     shown = samples[:n_images]
-    nearest = X_train[_nearest_training_index(shown, X_train)]
+    budget_bytes = check_working_memory(DEFAULT_WORKING_MEMORY_MB)
+    nearest = X_train[nearest_indices(shown, X_train, 1, budget_bytes)[:, 0]]
     # From differences, not the matrix-product formula, so a copy shows d1 = 0 exactly.
     d1 = np.sqrt(np.einsum("id,id->i", shown - nearest, shown - nearest))
     _, ratios = memorization_ratio(shown, X_train)

@@ -35,19 +35,16 @@ from scipy.stats import rankdata
 
 from wpokernel.diagnostics._pairwise import (
     DEFAULT_WORKING_MEMORY_MB,
-    centered_pair,
     check_points,
     check_same_features,
     check_working_memory,
-    row_blocks,
+    nearest_indices,
 )
 
 __all__ = ["CopyGap", "copy_gap", "nearest_neighbor_distances", "memorization_ratio"]
 
 #: Ratio below which a point counts as a copy of its nearest training point [YCKR2023].
 DEFAULT_MEMORIZATION_THRESHOLD = 1.0 / 3.0
-# Up to this many neighbours, repeated argmin passes are faster than one argpartition.
-_MAX_NEIGHBORS_BY_ARGMIN = 8
 
 
 def _check_n_neighbors(n_neighbors, n_train):
@@ -58,23 +55,6 @@ def _check_n_neighbors(n_neighbors, n_train):
             f"Expected 1 <= n_neighbors <= n_train = {n_train}, got n_neighbors={n_neighbors}."
         )
     return int(n_neighbors)
-
-
-def _nearest_indices(x_i, y_j, sq_norm_y_j, k):
-    """Return the indices of the ``k`` nearest ``y_j`` of each ``x_i``, shape (m, k)."""
-    # Within a row, |x_i - y_j|^2 and |y_j|^2 - 2 x_i . y_j differ by a constant, so the
-    # cheaper second form orders the neighbours just as well.
-    proxy_ij = (-2.0 * x_i) @ y_j.T  # (m, N)
-    proxy_ij += sq_norm_y_j[None, :]
-    if k > _MAX_NEIGHBORS_BY_ARGMIN:
-        return np.argpartition(proxy_ij, k - 1, axis=1)[:, :k]
-    # k passes of argmin beat one argpartition (about ten times slower per entry) for small k.
-    rows = np.arange(x_i.shape[0])
-    neighbors_ik = np.empty((x_i.shape[0], k), dtype=np.intp)
-    for col in range(k):
-        neighbors_ik[:, col] = np.argmin(proxy_ij, axis=1)
-        proxy_ij[rows, neighbors_ik[:, col]] = np.inf
-    return neighbors_ik
 
 
 def _exact_distances(x_i, y_j, neighbors_ik):
@@ -142,13 +122,8 @@ def nearest_neighbor_distances(
     n_neighbors = _check_n_neighbors(n_neighbors, X_train.shape[0])
     budget_bytes = check_working_memory(working_memory)
 
-    x_i, y_j = centered_pair(samples, X_train)
-    sq_norm_y_j = np.einsum("jd,jd->j", y_j, y_j)  # (N,)
-    distances = np.empty((x_i.shape[0], n_neighbors))  # (n, K)
-    for rows in row_blocks(x_i.shape[0], y_j.shape[0], budget_bytes):
-        neighbors_ik = _nearest_indices(x_i[rows], y_j, sq_norm_y_j, n_neighbors)
-        distances[rows] = _exact_distances(x_i[rows], y_j, neighbors_ik)
-    return distances
+    neighbors_ik = nearest_indices(samples, X_train, n_neighbors, budget_bytes)
+    return _exact_distances(samples, X_train, neighbors_ik)
 
 
 def memorization_ratio(
