@@ -291,3 +291,19 @@ def test_grad_tensors_need_a_differentiable_backend(problem):
     xt = torch.tensor(x, requires_grad=True)
     with pytest.raises(ValueError, match="cannot propagate gradients"):
         mixture_moments(xt, torch.tensor(z), structures["isotropic"], backend="numpy")
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("factor", [0.0, 0.3, 2.5])
+def test_scaled_multiplies_every_covariance(structure, factor):
+    covariance = _structures(np.random.default_rng(2))[structure].with_added_variance(0.7)
+    scaled = covariance.scaled(factor)
+    assert type(scaled) is type(covariance)
+    np.testing.assert_allclose(dense_covariances(scaled, N, D),
+                               factor * dense_covariances(covariance, N, D), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("factor", [-1.0, float("nan"), float("inf"), True, "2"])
+def test_scaled_rejects_invalid_factors(factor):
+    with pytest.raises(ValueError, match="finite factor >= 0"):
+        Isotropic(1.0).scaled(factor)

@@ -26,6 +26,7 @@ Structures:
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -97,6 +98,9 @@ class CovarianceStructure:
 
     _params = ()
     _shape_param = None  # the parameter whose leading axes are (n_centers, n_features)
+    # Power of c with which each parameter scales when the covariance is multiplied by c
+    # (variances scale with c, factors and Cholesky-free square roots with sqrt(c)).
+    _scaling_powers = {}
 
     @property
     def n_components(self):
@@ -117,6 +121,20 @@ class CovarianceStructure:
         """Same structure with ``variance * I`` added to every component covariance."""
         kwargs = {name: getattr(self, name) for name in self._params}
         return type(self)(**kwargs, added_variance=self.added_variance + float(variance))
+
+    def scaled(self, factor):
+        r"""Same structure with every covariance multiplied by ``factor`` :math:`c \ge 0`.
+
+        :math:`c\,(C_j + a I)`: the covariance of :math:`\sqrt{c}\,X` for :math:`X \sim N(z_j, C_j + a I)`,
+        as the interpolants need for :math:`\alpha(t) x_0 + \beta(t) x_1`.
+        """
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) \
+                or not math.isfinite(factor) or factor < 0:
+            raise ValueError(f"Expected a finite factor >= 0, got {factor!r}.")
+        factor = float(factor)
+        kwargs = {name: getattr(self, name) * factor ** self._scaling_powers.get(name, 1.0)
+                  for name in self._params}
+        return type(self)(**kwargs, added_variance=self.added_variance * factor)
 
     def check_dimensions(self, n_centers, n_features):
         """Raise a ``ValueError`` if the parameters do not fit ``n_centers`` x ``n_features``."""
@@ -241,6 +259,7 @@ class LowRank(CovarianceStructure):
 
     _params = ("variance", "factors")
     _shape_param = "factors"
+    _scaling_powers = {"factors": 0.5}
 
     def __init__(self, variance, factors, added_variance=0.0):
         self.variance = _param(variance, "variance", (0, 1))
