@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from wpokernel import GaussianMixtureField, HeatSchedule
-from wpokernel.integrators import probability_flow_ode, reverse_sde
+from wpokernel.integrators import (
+    euler_maruyama,
+    heun,
+    ode_log_likelihood,
+    probability_flow_ode,
+    reverse_sde,
+)
 from wpokernel.reductions import Isotropic
 
 BETA, T, EPS, C = 1.5, 2.0, 0.01, 0.2
@@ -73,3 +79,42 @@ def test_ode_is_deterministic_map_of_the_exact_flow():
 def test_grid_must_decrease():
     with pytest.raises(ValueError, match="strictly decreasing"):
         reverse_sde(lambda x, s: x, np.zeros((1, 1)), [0.1, 0.2], 1.0)
+
+
+@pytest.mark.parametrize("times", [np.linspace(0.0, 1.5, 301), np.linspace(1.5, 0.0, 301)])
+def test_heun_and_ode_log_likelihood_on_a_linear_flow(times):
+    # v(x) = A x has the flow exp(A t) x and the constant divergence tr A.
+    A = np.array([[-0.3, 1.0], [-1.0, 0.2]])
+    x0 = np.random.default_rng(0).normal(size=(4, 2))
+    expected = x0 @ _expm(A * (times[-1] - times[0])).T
+    # Heun's global error is O(dt^2) with dt = 0.005.
+    np.testing.assert_allclose(heun(lambda x, t: x @ A.T, x0, times), expected, atol=2e-5)
+    x_end, integral = ode_log_likelihood(lambda x, t: (x @ A.T, np.full(len(x), np.trace(A))), x0, times)
+    np.testing.assert_allclose(x_end, expected, atol=2e-5)
+    np.testing.assert_allclose(integral, np.trace(A) * (times[-1] - times[0]), rtol=1e-12)
+
+
+def _expm(M):
+    values, vectors = np.linalg.eig(M)
+    return np.real(vectors @ np.diag(np.exp(values)) @ np.linalg.inv(vectors))
+
+
+def test_euler_maruyama_reaches_the_ornstein_uhlenbeck_marginal():
+    # dx = -x dt + sqrt(2) dW from x0 = 2 has mean 2 e^{-t} and variance 1 - e^{-2t}.
+    n, t = 20_000, 0.8
+    x = euler_maruyama(lambda x, s: -x, np.full((n, 1), 2.0), np.linspace(0, t, 801),
+                       lambda s: np.sqrt(2.0), random_state=0)
+    var = 1 - np.exp(-2 * t)
+    np.testing.assert_allclose(x.mean(), 2 * np.exp(-t), atol=5 * np.sqrt(var / n) + 2e-3)
+    np.testing.assert_allclose(x.var(), var, atol=5 * var * np.sqrt(2 / n) + 2e-3)
+
+
+@pytest.mark.parametrize("times, match", [
+    ([0.0, 0.5, 0.5], "strictly monotone"),
+    ([0.0, 0.5, 0.2], "strictly monotone"),
+    ([0.0], "at least two times"),
+    ([0.0, np.nan], "finite time grid"),
+])
+def test_generic_grids_must_be_monotone(times, match):
+    with pytest.raises(ValueError, match=match):
+        heun(lambda x, t: x, np.zeros((1, 1)), times)
