@@ -105,6 +105,28 @@ def test_subsets_of_centers_and_free_factors(spirals):
     assert np.isfinite(free.score(spirals[1]))
 
 
+@pytest.mark.parametrize("structure", ["full", "diagonal", "lowrank"])
+def test_isolated_points_cannot_spread_a_component_beyond_the_data(structure):
+    # A few far outliers: the likelihood barely sees their components, which used to grow
+    # without bound and throw samples hundreds of data widths away.
+    rng = np.random.default_rng(0)
+    X = np.vstack([make_toy("moons", 300, random_state=0), rng.normal(8.0, 0.1, size=(3, 2))])
+    model = WPOKernelScore(structure=structure, rank=1, learning_rate=0.05, max_iter=100,
+                           n_iter_no_change=100, progress=False, random_state=0).fit(X)
+    X_centered = X - X.mean(0)
+    top = np.linalg.eigvalsh(X_centered.T @ X_centered / len(X))[-1]
+    assert model.covariance_ceiling_ == pytest.approx(top, rel=1e-12)
+    covariance = model.field_.covariance
+    if structure == "full":
+        largest = np.linalg.eigvalsh(covariance.covariances)[:, -1]
+    elif structure == "diagonal":
+        largest = covariance.variances.max(1)
+    else:
+        largest = covariance.variance + (covariance.factors**2).sum((1, 2))
+    bound = (2 if structure == "lowrank" else 1) * top + model.sigma_min_**2
+    assert largest.max() <= bound * (1 + 1e-9)
+
+
 def test_pickle_round_trip_keeps_the_density(fitted, spirals):
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.score_samples(spirals[1]),

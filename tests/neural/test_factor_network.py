@@ -16,7 +16,7 @@ from wpokernel.reductions import mixture_moments
 def test_head_covariances_are_floored_and_match_the_engine_density(structure):
     torch.manual_seed(0)
     d, n_centers, floor = 3, 4, 0.01
-    network = FactorNetwork(d, structure, 2, 16, 2, torch.zeros(d), 1.5, floor)
+    network = FactorNetwork(d, structure, 2, 16, 2, torch.zeros(d), 1.5, floor, 5.0)
     z = torch.randn(n_centers, d, dtype=torch.float64)
     covariance = network(z, None)
     C_kdd = network.head.dense(covariance).detach().numpy()
@@ -36,8 +36,40 @@ def test_full_head_is_the_inverse_of_the_precision_cholesky():
     o = torch.tensor([[0.3, -0.4, 1.2]], dtype=torch.float64)  # L = [[sp(.3), 0], [-.4, sp(1.2)]]
     softplus = torch.nn.functional.softplus
     L = torch.tensor([[softplus(o[0, 0]), 0.0], [-0.4, softplus(o[0, 2])]], dtype=torch.float64)
-    expected = 4.0 * torch.linalg.inv(L @ L.T) + 0.1 * torch.eye(2, dtype=torch.float64)
-    torch.testing.assert_close(head.dense(head.covariance(o, 2.0, 0.1))[0], expected)
+    eye = torch.eye(2, dtype=torch.float64)
+    # scale 2, floor 0.1, ceiling 8: the precision (in units of scale^-2) gains scale^2/8 = 0.5.
+    expected = 4.0 * torch.linalg.inv(L @ L.T + 0.5 * eye) + 0.1 * eye
+    torch.testing.assert_close(head.dense(head.covariance(o, 2.0, 0.1, 8.0))[0], expected)
+
+
+@pytest.mark.parametrize("structure", list(HEADS))
+@pytest.mark.parametrize("magnitude", [1e-3, 1.0, 1e3])
+def test_head_eigenvalues_stay_between_the_floor_and_the_ceiling(structure, magnitude):
+    d, floor, ceiling = 4, 0.01, 3.0
+    head = HEADS[structure](d, 2)
+    generator = torch.Generator().manual_seed(4)
+    o = magnitude * torch.randn(50, head.n_outputs, generator=generator, dtype=torch.float64)
+    eigenvalues = torch.linalg.eigvalsh(head.dense(head.covariance(o, 0.7, floor, ceiling)))
+    assert eigenvalues.min() >= floor * (1 - 1e-9)
+    # Low rank: the isotropic part and U U^T are each below the ceiling.
+    bound = floor + (2 if structure == "lowrank" else 1) * ceiling
+    # Outputs of 1e3 make precisions of condition number ~1e7: rounding is ~1e7 machine epsilons.
+    assert eigenvalues.max() <= bound * (1 + 1e-7)
+
+
+@pytest.mark.parametrize("structure", list(HEADS))
+def test_local_structures_clip_the_local_eigenvalues_at_the_ceiling(structure):
+    rng = np.random.default_rng(5)
+    d, ceiling, variance = 3, 2.0, 0.05
+    A = rng.normal(size=(6, d, d))
+    local = A @ A.transpose(0, 2, 1) * np.array([0.1, 1.0, 10.0, 0.1, 5.0, 0.2])[:, None, None]
+    head = HEADS[structure](d, d)
+    dense = head.dense(head.local_structure(head.local_part(local), 1.5, variance, ceiling)).numpy()
+    # Each structure's own projection of 1.5 * local, eigenvalues clipped, plus the variance.
+    projected = head.dense(head.local_structure(head.local_part(local), 1.5, 0.0, np.inf)).numpy()
+    values, vectors = np.linalg.eigh(projected)
+    clipped = (vectors * np.minimum(values, ceiling)[:, None, :]) @ vectors.transpose(0, 2, 1)
+    np.testing.assert_allclose(dense, clipped + variance * np.eye(d), atol=1e-10)
 
 
 def test_lowrank_local_part_is_the_best_rank_r_approximation():
@@ -65,7 +97,7 @@ def test_gaussian_kl_matches_torch_distributions():
 
 
 def test_free_factors_give_each_center_its_own_covariance():
-    factors = FreeFactors(3, 2, "diagonal", 1, 1.0, 0.01)
+    factors = FreeFactors(3, 2, "diagonal", 1, 1.0, 0.01, 4.0)
     with torch.no_grad():
         factors.raw[1] = 2.0
     variances = factors(None, torch.arange(3)).variances

@@ -126,13 +126,13 @@ def _choose_centers(X_fit, n_centers, selection, rng):
 
 
 # ---------------------------------------------------------------------------- local PCA
-def _calibrate(head, part, centers, X_val, scale, floor, backend):
+def _calibrate(head, part, centers, X_val, scale, floor, ceiling, backend):
     r"""Return :math:`(\alpha, \sigma^2)` of best validation likelihood on the grids."""
     if len(X_val) == 0:
         return 1.0, (0.1 * scale) ** 2
     best, best_log_likelihood = None, -np.inf
     for alpha, sigma in itertools.product(_ALPHA_GRID, _SIGMA_GRID * scale):
-        covariance = head.local_structure(part, alpha, sigma**2 + floor)
+        covariance = head.local_structure(part, alpha, sigma**2 + floor, ceiling)
         log_likelihood = float(
             mixture_moments(X_val, centers, covariance, backend=backend).log_density.mean()
         )
@@ -251,6 +251,9 @@ class WPOKernelScore(BaseMixtureScore):
         The trained network (CPU, float64).
     structure_, rank_, sigma_min_ : str, int, float
         Resolved hyper-parameters.
+    covariance_ceiling_ : float
+        Largest variance of the data (top eigenvalue of its covariance): no component's
+        covariance exceeds it by more than the floor (:mod:`wpokernel.neural`).
     local_scale_, local_variance_ : float
         The calibrated :math:`\alpha` and :math:`\sigma^2` of the initialization.
     init_validation_log_likelihood_ : float
@@ -384,16 +387,21 @@ class WPOKernelScore(BaseMixtureScore):
         scale = float(np.sqrt(X.var(axis=0).mean())) or 1.0
         sigma_min = _RELATIVE_SIGMA_MIN * scale if self.sigma_min == "auto" else self.sigma_min
         self.sigma_min_ = float(sigma_min)
+        # No component may be wider than the data itself in its widest direction.
+        X_centered = X - X.mean(axis=0)
+        self.covariance_ceiling_ = float(
+            np.linalg.eigvalsh(X_centered.T @ X_centered / len(X))[-1]
+        ) or scale**2
         return scale
 
     def _new_model(self, n_centers, n_features, mean, scale, seed):
-        floor = self.sigma_min_**2
+        bounds = self.sigma_min_**2, self.covariance_ceiling_
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.amortized:
                 return FactorNetwork(n_features, self.structure_, self.rank_, self.width,
-                                     self.depth, mean, scale, floor)
-            return FreeFactors(n_centers, n_features, self.structure_, self.rank_, scale, floor)
+                                     self.depth, mean, scale, *bounds)
+            return FreeFactors(n_centers, n_features, self.structure_, self.rank_, scale, *bounds)
 
     # ------------------------------------------------------------ the hook
     def _fit_field(self, X, sample_weight):
@@ -424,12 +432,12 @@ class WPOKernelScore(BaseMixtureScore):
         n_neighbors = min(self.n_neighbors, len(X_fit) - 1)
         part = head.local_part(local_covariances(X_fit, center_rows, n_neighbors))
         centers = X_fit[center_rows]
-        floor = self.sigma_min_**2
+        floor, ceiling = self.sigma_min_**2, self.covariance_ceiling_
         self.local_scale_, self.local_variance_ = _calibrate(
-            head, part, centers, X_val, scale, floor, self.backend
+            head, part, centers, X_val, scale, floor, ceiling, self.backend
         )
         target_kdd = head.dense(
-            head.local_structure(part, self.local_scale_, self.local_variance_ + floor)
+            head.local_structure(part, self.local_scale_, self.local_variance_ + floor, ceiling)
         )
         model = self._new_model(len(centers), X_fit.shape[1], X_fit.mean(axis=0), scale,
                                 int(rng.randint(_SEED_BOUND)))

@@ -7,16 +7,21 @@ component cannot shrink onto its own training point without shrinking its neighb
 
 A multilayer perceptron reads the standardized center :math:`\tilde z = (z - \mu) / \rho`
 (:math:`\mu` the data mean, :math:`\rho` its root-mean-square spread) and its output
-:math:`o(\tilde z)` is read by a *head* as one covariance structure, each with the floor
-:math:`\sigma_{\min}^2 I` that keeps every precision bounded:
+:math:`o(\tilde z)` is read by a *head* as one covariance structure. Each head keeps the
+eigenvalues of :math:`C` between the floor :math:`\sigma_{\min}^2`, which keeps every
+precision bounded, and about the ceiling :math:`c_{\max}` (the estimator uses the largest
+variance of the data), which keeps a component that the likelihood sees little of (an
+isolated center) from spreading its mass far beyond the data:
 
 * ``"full"``: :math:`o` fills a lower-triangular :math:`L` with a positive diagonal, the
   Cholesky factor of the precision scaled by :math:`\rho`:
-  :math:`C = \rho^2 (L L^\top)^{-1} + \sigma_{\min}^2 I`;
-* ``"diagonal"``: :math:`C = \operatorname{diag}(\sigma_{\min}^2 + \rho^2\,\mathrm{softplus}(o))`;
-* ``"lowrank"``: :math:`C = (\sigma_{\min}^2 + \rho^2\,\mathrm{softplus}(o_0)) I + U U^\top`,
-  :math:`U = \rho\, o_{1:}` reshaped to :math:`d \times r`; work and memory of the mixture
-  scale with :math:`d r`, never :math:`d^2`.
+  :math:`C = \rho^2 (L L^\top + (\rho^2 / c_{\max}) I)^{-1} + \sigma_{\min}^2 I`,
+  eigenvalues in :math:`(\sigma_{\min}^2, \sigma_{\min}^2 + c_{\max})`;
+* ``"diagonal"``: :math:`C = \operatorname{diag}(\sigma_{\min}^2 + c_{\max}\,\mathrm{sigmoid}(o))`;
+* ``"lowrank"``: :math:`C = (\sigma_{\min}^2 + c_{\max}\,\mathrm{sigmoid}(o_0)) I + U U^\top`,
+  :math:`U = V / \sqrt{1 + \lVert V\rVert_F^2 / c_{\max}}` with :math:`V = \rho\, o_{1:}`
+  reshaped to :math:`d \times r`, so that :math:`\lVert U U^\top\rVert \le \lVert U\rVert_F^2 < c_{\max}`;
+  work and memory of the mixture scale with :math:`d r`, never :math:`d^2`.
 
 Before training, the network is distilled towards the local-PCA covariances of
 :mod:`wpokernel.local_covariance` (projected on the head's structure, scaled and floored) by
@@ -42,7 +47,11 @@ __all__ = ["HEADS", "FactorNetwork", "FreeFactors"]
 # ---------------------------------------------------------------------------- heads
 # A head reads raw network outputs o (K, P) as one covariance structure, turns a structure into
 # dense matrices (for the distillation KL), and projects local covariances C_k on its structure
-# so that the initialization alpha * part + s2 * I can be scored and distilled.
+# so that the initialization alpha * part + s2 * I, its eigenvalues clipped at the ceiling, can
+# be scored and distilled.
+
+# Guards the division by a zero eigenvalue of a rank-deficient local covariance.
+_TINY = 1e-300
 
 
 class _FullHead:
@@ -54,15 +63,17 @@ class _FullHead:
         self.n_outputs = n_features * (n_features + 1) // 2
         self._rows, self._cols = torch.tril_indices(n_features, n_features)
 
-    def covariance(self, o_kp, scale, floor):
+    def covariance(self, o_kp, scale, floor, ceiling):
         d = self.n_features
         L_kdd = o_kp.new_zeros(o_kp.shape[0], d, d)
         L_kdd[:, self._rows, self._cols] = o_kp
         diagonal = torch.arange(d)
         # softplus keeps the diagonal of the Cholesky factor, hence the precision, positive.
         L_kdd[:, diagonal, diagonal] = softplus(L_kdd[:, diagonal, diagonal])
-        C_kdd = scale**2 * torch.cholesky_inverse(L_kdd)  # (K, d, d)
-        return Full(C_kdd + floor * torch.eye(d, dtype=o_kp.dtype, device=o_kp.device))
+        eye = torch.eye(d, dtype=o_kp.dtype, device=o_kp.device)
+        precision_kdd = L_kdd @ L_kdd.transpose(1, 2) + (scale**2 / ceiling) * eye
+        C_kdd = scale**2 * torch.cholesky_inverse(torch.linalg.cholesky(precision_kdd))
+        return Full(C_kdd + floor * eye)
 
     def dense(self, covariance):
         return torch.as_tensor(covariance.covariances)
@@ -70,8 +81,11 @@ class _FullHead:
     def local_part(self, local_kdd):
         return local_kdd
 
-    def local_structure(self, part, alpha, variance):
-        return Full(alpha * part + variance * np.eye(self.n_features))
+    def local_structure(self, part, alpha, variance, ceiling):
+        eigenvalues_kd, vectors_kdd = np.linalg.eigh(alpha * part)
+        clipped_kd = np.clip(eigenvalues_kd, 0.0, ceiling)
+        return Full((vectors_kdd * clipped_kd[:, None, :]) @ vectors_kdd.transpose(0, 2, 1)
+                    + variance * np.eye(self.n_features))
 
 
 class _DiagonalHead:
@@ -82,8 +96,9 @@ class _DiagonalHead:
         self.n_features = n_features
         self.n_outputs = n_features
 
-    def covariance(self, o_kp, scale, floor):
-        return Diagonal(floor + scale**2 * softplus(o_kp))
+    def covariance(self, o_kp, scale, floor, ceiling):
+        del scale
+        return Diagonal(floor + ceiling * torch.sigmoid(o_kp))
 
     def dense(self, covariance):
         return torch.diag_embed(torch.as_tensor(covariance.variances))
@@ -91,8 +106,8 @@ class _DiagonalHead:
     def local_part(self, local_kdd):
         return np.diagonal(local_kdd, axis1=1, axis2=2).copy()
 
-    def local_structure(self, part, alpha, variance):
-        return Diagonal(alpha * part + variance)
+    def local_structure(self, part, alpha, variance, ceiling):
+        return Diagonal(np.minimum(alpha * part, ceiling) + variance)
 
 
 class _LowRankHead:
@@ -102,10 +117,12 @@ class _LowRankHead:
         self.n_features, self.rank = n_features, rank
         self.n_outputs = 1 + n_features * rank
 
-    def covariance(self, o_kp, scale, floor):
-        variance_k = floor + scale**2 * softplus(o_kp[:, 0])
-        U_kdr = scale * o_kp[:, 1:].reshape(-1, self.n_features, self.rank)
-        return LowRank(variance_k, U_kdr)
+    def covariance(self, o_kp, scale, floor, ceiling):
+        variance_k = floor + ceiling * torch.sigmoid(o_kp[:, 0])
+        V_kdr = scale * o_kp[:, 1:].reshape(-1, self.n_features, self.rank)
+        # A smooth saturation: close to the identity while |V|_F^2 << ceiling.
+        shrink_k11 = torch.rsqrt(1 + V_kdr.pow(2).sum(dim=(1, 2), keepdim=True) / ceiling)
+        return LowRank(variance_k, shrink_k11 * V_kdr)
 
     def dense(self, covariance):
         U_kdr = torch.as_tensor(covariance.factors)
@@ -119,8 +136,11 @@ class _LowRankHead:
         top_kr = np.clip(eigenvalues_kd[:, -self.rank :], 0.0, None)
         return vectors_kdd[:, :, -self.rank :] * np.sqrt(top_kr)[:, None, :]  # (K, d, r)
 
-    def local_structure(self, part, alpha, variance):
-        return LowRank(variance, np.sqrt(alpha) * part)
+    def local_structure(self, part, alpha, variance, ceiling):
+        # The columns of the local part are orthogonal, with squared norms the eigenvalues.
+        eigenvalues_kr = alpha * (part**2).sum(axis=1)
+        shrink_kr = np.sqrt(np.minimum(1.0, ceiling / np.maximum(eigenvalues_kr, _TINY)))
+        return LowRank(variance, np.sqrt(alpha) * part * shrink_kr[:, None, :])
 
 
 #: Covariance structure name -> head class.
@@ -165,9 +185,11 @@ class FactorNetwork(nn.Module):
         Data spread :math:`\rho`, the unit of the covariances.
     floor : float
         Covariance floor :math:`\sigma_{\min}^2`.
+    ceiling : float
+        Covariance ceiling :math:`c_{\max}` (module docstring).
     """
 
-    def __init__(self, n_features, structure, rank, width, depth, mean, scale, floor):
+    def __init__(self, n_features, structure, rank, width, depth, mean, scale, floor, ceiling):
         super().__init__()
         self.head = HEADS[structure](n_features, rank)
         layers, n_in = [], n_features
@@ -177,13 +199,13 @@ class FactorNetwork(nn.Module):
         layers.append(nn.Linear(n_in, self.head.n_outputs, dtype=torch.float64))
         self.mlp = nn.Sequential(*layers)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
-        self.scale, self.floor = float(scale), float(floor)
+        self.scale, self.floor, self.ceiling = float(scale), float(floor), float(ceiling)
 
     def forward(self, z_kd, index):
         """Return the covariance structure of the centers ``z_kd`` (K, d); ``index`` unused."""
         del index
         o_kp = self.mlp((z_kd - self.mean) / self.scale)  # (K, P)
-        return self.head.covariance(o_kp, self.scale, self.floor)
+        return self.head.covariance(o_kp, self.scale, self.floor, self.ceiling)
 
     def distillation_loss(self, z_kd, index, target_kdd):
         """KL from the dense targets ``target_kdd`` (K, d, d) to the modelled covariances."""
@@ -199,16 +221,16 @@ class FreeFactors(nn.Module):
     are not used.
     """
 
-    def __init__(self, n_centers, n_features, structure, rank, scale, floor):
+    def __init__(self, n_centers, n_features, structure, rank, scale, floor, ceiling):
         super().__init__()
         self.head = HEADS[structure](n_features, rank)
         self.raw = nn.Parameter(torch.zeros(n_centers, self.head.n_outputs, dtype=torch.float64))
-        self.scale, self.floor = float(scale), float(floor)
+        self.scale, self.floor, self.ceiling = float(scale), float(floor), float(ceiling)
 
     def forward(self, z_kd, index):
         """Return the covariance structure of the centers ``index``; ``z_kd`` unused."""
         del z_kd
-        return self.head.covariance(self.raw[index], self.scale, self.floor)
+        return self.head.covariance(self.raw[index], self.scale, self.floor, self.ceiling)
 
     distillation_loss = FactorNetwork.distillation_loss
 
