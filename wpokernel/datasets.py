@@ -28,6 +28,10 @@ uniform dequantisation [TOB2016]_, :math:`X = (P + U) / 17` with
 :math:`U \sim \mathcal U[0, 1)^{64}`; :data:`DIGITS_IMAGE_SHAPE` reshapes a row into its
 image.
 
+:func:`make_conditional` draws regression data with a known conditional law of :math:`Y`
+given :math:`X`, the simulation models of the conditional-generation literature
+[ZJLH2023]_, [Hua2024]_, for conditional samplers and their Nadaraya–Watson baseline.
+
 References
 ----------
 .. [GCB2019] W. Grathwohl, R. T. Q. Chen, J. Bettencourt, I. Sutskever, D. Duvenaud,
@@ -43,9 +47,14 @@ References
    Learning Repository, 1998.
 .. [TOB2016] L. Theis, A. van den Oord, M. Bethge, "A note on the evaluation of generative
    models", ICLR 2016.
+.. [ZJLH2023] X. Zhou, Y. Jiao, J. Liu, J. Huang, "A Deep Generative Approach to
+   Conditional Sampling", Journal of the American Statistical Association, 1837-1848, 2023.
+.. [Hua2024] H. Huang, "Schrödinger bridge based deep conditional generative learning",
+   arXiv:2409.17294, 2024.
 """
 
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from scipy.stats import ortho_group
@@ -69,6 +78,9 @@ __all__ = [
     "make_manifold",
     "load_digits_continuous",
     "train_test_split_data",
+    "CONDITIONAL_NAMES",
+    "ConditionalData",
+    "make_conditional",
 ]
 
 # Noise levels and scales of the reference definitions [GCB2019].
@@ -558,3 +570,99 @@ def train_test_split_data(X, test_size=0.2, random_state=None):
         np.asarray(X), test_size=test_size, random_state=random_state
     )
     return X_train, X_test
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression data with a known conditional law
+# ---------------------------------------------------------------------------------------------
+
+# Both simulation models draw five independent standard normal covariates.
+_CONDITIONAL_N_FEATURES = 5
+
+
+class ConditionalData(NamedTuple):
+    r"""Draws of :func:`make_conditional` with the true conditional moments at the drawn ``X``.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, 5)
+        Covariates.
+    y : ndarray of shape (n_samples,)
+        Responses.
+    mean : ndarray of shape (n_samples,)
+        True conditional mean :math:`\mathbb E[Y \mid X]` at each row of ``X``.
+    std : ndarray of shape (n_samples,)
+        True conditional standard deviation of :math:`Y` given :math:`X` at each row.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def _additive_moments(X):
+    mean = X[:, 0] ** 2 + np.exp(X[:, 1] + X[:, 2] / 4) + np.cos(X[:, 3] + X[:, 4])
+    return mean, np.ones(len(X))
+
+
+def _heteroscedastic_moments(X):
+    mean = X[:, 0] ** 2 + np.exp(X[:, 1] + X[:, 2] / 4) + X[:, 3] - X[:, 4]
+    return mean, 0.5 + X[:, 1] ** 2 / 2
+
+
+_CONDITIONAL_MODELS = {
+    "additive": _additive_moments,
+    "heteroscedastic": _heteroscedastic_moments,
+}
+CONDITIONAL_NAMES = tuple(_CONDITIONAL_MODELS)
+
+
+def make_conditional(name, n_samples=1000, *, random_state=None):
+    r"""Draw regression data from a simulation model with a known conditional law.
+
+    With :math:`X \sim \mathcal N(0, I_5)` and :math:`\varepsilon \sim \mathcal N(0, 1)`
+    independent, the models of [ZJLH2023]_ and [Hua2024]_ (with the constants of this
+    package's issue 5) are
+
+    .. math::
+
+        \text{additive:}\quad
+        Y = X_1^2 + e^{X_2 + X_3/4} + \cos(X_4 + X_5) + \varepsilon,
+
+        \text{heteroscedastic:}\quad
+        Y = X_1^2 + e^{X_2 + X_3/4} + X_4 - X_5 + \big(\tfrac12 + \tfrac12 X_2^2\big)\,
+        \varepsilon,
+
+    so :math:`Y \mid X` is Gaussian with the mean of the deterministic part and standard
+    deviation :math:`1`, respectively :math:`\frac12 + \frac12 X_2^2`.
+
+    Parameters
+    ----------
+    name : {"additive", "heteroscedastic"}
+        The model, one of :data:`CONDITIONAL_NAMES`.
+    n_samples : int, default=1000
+        Number of draws, a positive int.
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator, passed to :func:`sklearn.utils.check_random_state`.
+
+    Returns
+    -------
+    ConditionalData
+        Named tuple ``(X, y, mean, std)``: covariates of shape (n_samples, 5), responses of
+        shape (n_samples,), and the true conditional mean and standard deviation of
+        :math:`Y` at each drawn row, each of shape (n_samples,).
+
+    Examples
+    --------
+    >>> from wpokernel.datasets import make_conditional
+    >>> X, y, mean, std = make_conditional("heteroscedastic", 100, random_state=0)
+    >>> X.shape, y.shape, bool((std >= 0.5).all())
+    ((100, 5), (100,), True)
+    """
+    name = _check_name(name, CONDITIONAL_NAMES)
+    n_samples = _check_n_samples(n_samples)
+    rng = check_random_state(random_state)
+    X = rng.randn(n_samples, _CONDITIONAL_N_FEATURES)
+    mean, std = _CONDITIONAL_MODELS[name](X)
+    return ConditionalData(X, mean + std * rng.randn(n_samples), mean, std)
