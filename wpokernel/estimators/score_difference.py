@@ -1,0 +1,341 @@
+r"""The score-difference (SD) flow: particles pushed along the difference of two smoothed scores.
+
+The SD flow [Web2023]_ moves source particles along :math:`\nabla \log p - \nabla \log q`,
+the direction that decreases :math:`\mathrm{KL}(q \,\|\, p)` fastest, from the particles' law
+:math:`q` to the target :math:`p`. Both scores are taken on the proxies smoothed by
+:math:`N(0, \sigma^2 I)`, which are aligned if and only if the original laws are:
+
+.. math::
+
+    p_\sigma = p * N(0, \sigma^2 I), \qquad
+    q_\sigma(x) = \frac1n \sum_{k=1}^{n} N(x;\, x_k, \sigma^2 I),
+
+with :math:`q_\sigma` the kernel density estimate of the current particles
+:math:`x_1, \dots, x_n`. For a target mixture :math:`p = \sum_j w_j N(z_j, C_j)`
+(:func:`~wpokernel.estimators._target.fit_target`: the empirical measure, a KDE or a fitted
+mixture score model) :math:`p_\sigma` is the mixture with covariances
+:math:`C_j + \sigma^2 I`, so both scores are softmax reductions:
+
+.. math::
+
+    \nabla \log p_\sigma(x) = -\sum_j \omega_j(x) (C_j + \sigma^2 I)^{-1} (x - z_j), \qquad
+    \nabla \log q_\sigma(x) = \frac{\sum_k \nu_k(x)\, x_k - x}{\sigma^2},
+
+with :math:`\omega` the responsibilities of :math:`p_\sigma` and
+:math:`\nu = \operatorname{softmax}_k(-\lVert x - x_k\rVert^2 / 2\sigma^2)`. For the empirical
+target (:math:`C_j = 0`) the score difference times :math:`\sigma^2` is the difference of two
+mean-shift vectors, :math:`\sum_j \omega_j z_j - \sum_k \nu_k x_k`, a displacement. The
+particle update of [Web2023]_ (Algorithm 1, kernel form) is the explicit Euler step
+
+.. math::
+
+    x_k \leftarrow x_k + \eta\, \sigma_t^2 \big(\nabla \log p_{\sigma_t}(x_k)
+        - \nabla \log q_{\sigma_t}(x_k)\big), \qquad t = 0, \dots, T - 1,
+
+with step size :math:`\eta` and :math:`\sigma_t` geometric from :math:`\sigma_{\max}` down to
+:math:`\sigma_{\min}`. Since :math:`q_\sigma` is built from all particles, they interact: the
+flow of a batch of particles depends on the batch size.
+
+With the empirical target and a small :math:`\sigma_{\min}` each particle ends on a training
+point (the update tends to :math:`x_k \leftarrow x_k + \eta(z_{\mathrm{nearest}} - x_k)`); a
+smoothed target (KDE, ``WPOKernelScore``) has :math:`C_j \succ 0`, so the pull fades as
+:math:`\sigma \to 0` and the particles keep the spread of the target's components.
+
+References
+----------
+.. [Web2023] R. M. Weber, "The score-difference flow for implicit generative modeling",
+   Transactions on Machine Learning Research, 2023. arXiv:2304.12906.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import (
+    boolean,
+    one_of,
+    optional,
+    positive_int,
+    positive_real,
+    validate_params,
+)
+from ..integrators import euler_maruyama
+from ..mixture import GaussianMixtureField
+from ..reductions import DEFAULT_WORKING_MEMORY, Isotropic
+from ._base import _check_sample_weight
+from ._target import check_target, fit_target
+
+__all__ = ["ScoreDifferenceFlow", "score_difference"]
+
+# Default noise levels as multiples of the data's scale (root mean square deviation of a
+# coordinate): at sigma_max the smoothed source and target are nearly alike, so the flow
+# starts gently; sigma_min is well below the spacing of a few thousand points in low dimension.
+_SIGMA_MAX_FRACTION = 1.0
+_SIGMA_MIN_FRACTION = 0.01
+
+
+# ----------------------------------------------------------------------------------------
+# The score difference
+# ----------------------------------------------------------------------------------------
+
+
+def score_difference(target, X, sigma, *, backend="auto", working_memory=DEFAULT_WORKING_MEMORY):
+    r"""Score difference of the smoothed target and the smoothed particles, at the particles.
+
+    .. math::
+
+        \delta(x_i) = \nabla \log p_\sigma(x_i) - \nabla \log q_\sigma(x_i), \qquad
+        p_\sigma = p * N(0, \sigma^2 I), \quad
+        q_\sigma = \frac1n \sum_{k=1}^{n} N(x_k, \sigma^2 I),
+
+    with :math:`p` the target mixture (its heat flow at noise :math:`\sigma^2 / \beta^2`) and
+    :math:`q_\sigma` the kernel density estimate of the rows of ``X`` themselves.
+
+    Parameters
+    ----------
+    target : GaussianMixtureField
+        The target mixture :math:`p`.
+    X : ndarray of shape (n_particles, n_features)
+        The particles, both where :math:`\delta` is evaluated and the centers of :math:`q_\sigma`.
+    sigma : float
+        Smoothing scale :math:`\sigma > 0`.
+    backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
+        Reduction backend of the particle density.
+    working_memory : float, default=256
+        Budget in MiB of the blocked reductions.
+
+    Returns
+    -------
+    ndarray of shape (n_particles, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel import GaussianMixtureField
+    >>> from wpokernel.reductions import Isotropic
+    >>> target = GaussianMixtureField(np.zeros((1, 1)), Isotropic(1.0))
+    >>> score_difference(target, np.array([[2.0]]), sigma=1.0)  # one particle: q has zero score
+    array([[-1.]])
+    """
+    positive_real("sigma", sigma)
+    particles = GaussianMixtureField(X, Isotropic(sigma**2), backend=backend,
+                                     working_memory=working_memory)
+    return target.score(X, noise=sigma**2 / target.beta**2) - particles.score(X)
+
+
+def _moments(X, weight):
+    """Weighted mean and (maximum-likelihood) covariance of the rows of ``X``."""
+    weight = weight / weight.sum()
+    mean = weight @ X
+    centered = X - mean  # (n, d)
+    return mean, centered.T @ (weight[:, None] * centered)
+
+
+def _square_root(covariance):
+    """Symmetric square root :math:`C^{1/2}`; unlike a Cholesky factor it exists for singular data."""
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    return (vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ vectors.T
+
+
+# ----------------------------------------------------------------------------------------
+# Estimator
+# ----------------------------------------------------------------------------------------
+
+
+class ScoreDifferenceFlow(BaseEstimator):
+    r"""Score-difference flow from a Gaussian source to a target measure of the data [Web2023]_.
+
+    Source particles, drawn from the Gaussian with the data's mean and covariance, move by
+
+    .. math::
+
+        x_k \leftarrow x_k + \eta\, \sigma_t^2 \big(\nabla \log p_{\sigma_t}(x_k)
+            - \nabla \log q_{\sigma_t}(x_k)\big)
+
+    on a geometric schedule :math:`\sigma_0 = \sigma_{\max} > \dots > \sigma_{T-1} =
+    \sigma_{\min}` (formulas in the module docstring), where :math:`q_\sigma` is the kernel
+    density estimate of the current particles: the particles interact, so a sample of ``n``
+    points is not ``n`` independent draws, and its law depends on ``n``.
+
+    Parameters
+    ----------
+    target : None, float, {"scott", "silverman"} or mixture score model, default=None
+        Target measure :math:`p` of the data: ``None`` the empirical measure (its samples end on
+        training points when ``sigma_min`` is small), a bandwidth or rule a Gaussian KDE, an
+        estimator such as ``WPOKernelScore()`` its fitted model density.
+    sigma_max : float, default=None
+        Largest smoothing scale; ``None`` means the data's scale (``scale_``).
+    sigma_min : float, default=None
+        Smallest smoothing scale; ``None`` means ``0.01 * scale_``.
+    step_size : float, default=1.0
+        Step :math:`\eta` of the update; :math:`\eta \le 1` keeps it a fraction of the
+        mean-shift displacement.
+    n_steps : int, default=200
+        Number of updates :math:`T`, one per noise level.
+    backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
+        Reduction backend.
+    working_memory : float, default=256
+        Budget in MiB of the blocked reductions.
+    progress : bool, default=True
+        Progress bar while the particles flow.
+
+    Attributes
+    ----------
+    target_ : GaussianMixtureField
+        The target mixture :math:`p`.
+    target_estimator_ : BaseMixtureScore or None
+        The fitted clone when ``target`` is an estimator.
+    source_mean_ : ndarray of shape (n_features,)
+        Mean of the source Gaussian (the weighted mean of the data).
+    source_covariance_ : ndarray of shape (n_features, n_features)
+        Covariance of the source Gaussian (the weighted covariance of the data).
+    scale_ : float
+        Data scale :math:`\sqrt{\operatorname{tr} \Sigma / d}` of the source covariance.
+    sigma_max_, sigma_min_ : float
+        Resolved ends of the noise schedule.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel.estimators.score_difference import ScoreDifferenceFlow
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> flow = ScoreDifferenceFlow(target="scott", n_steps=10, progress=False).fit(X)
+    >>> flow.sample(5, random_state=0).shape
+    (5, 2)
+    """
+
+    _parameter_constraints = {
+        "target": check_target,
+        "sigma_max": optional(positive_real),
+        "sigma_min": optional(positive_real),
+        "step_size": positive_real,
+        "n_steps": positive_int,
+        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
+        "working_memory": positive_real,
+        "progress": boolean,
+    }
+
+    def __init__(self, *, target=None, sigma_max=None, sigma_min=None, step_size=1.0, n_steps=200,
+                 backend="auto", working_memory=DEFAULT_WORKING_MEMORY, progress=True):
+        self.target = target
+        self.sigma_max = sigma_max
+        self.sigma_min = sigma_min
+        self.step_size = step_size
+        self.n_steps = n_steps
+        self.backend = backend
+        self.working_memory = working_memory
+        self.progress = progress
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the target measure and the source Gaussian to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, at least two distinct points.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative frequency weights of the target and the source moments.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        del y
+        validate_params(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        weight = _check_sample_weight(sample_weight, X.shape[0])
+        self.source_mean_, self.source_covariance_ = _moments(X, weight)
+        self.scale_ = float(np.sqrt(np.trace(self.source_covariance_) / X.shape[1]))
+        if self.scale_ <= 0:
+            raise ValueError("Expected data with a positive variance, got identical points.")
+        self._resolve_sigmas()
+        self.target_, self.target_estimator_ = fit_target(
+            self.target, X, None if sample_weight is None else weight, backend=self.backend,
+            working_memory=self.working_memory)
+        return self
+
+    def _resolve_sigmas(self):
+        self.sigma_max_ = (_SIGMA_MAX_FRACTION * self.scale_ if self.sigma_max is None
+                           else float(self.sigma_max))
+        self.sigma_min_ = (_SIGMA_MIN_FRACTION * self.scale_ if self.sigma_min is None
+                           else float(self.sigma_min))
+        if self.sigma_min_ > self.sigma_max_:
+            raise ValueError(f"Expected sigma_min <= sigma_max, got sigma_min={self.sigma_min_:g} "
+                             f"and sigma_max={self.sigma_max_:g} (None resolves to a multiple "
+                             f"of the data scale {self.scale_:g}).")
+
+    def transport(self, X_source, *, n_steps=None, progress=None):
+        r"""Flow the given particles to the target.
+
+        Parameters
+        ----------
+        X_source : array-like of shape (n_particles, n_features)
+            Initial particles; they interact through :math:`q_\sigma`.
+        n_steps : int, default=None
+            Number of updates on the geometric schedule (``None``: the estimator's ``n_steps``).
+        progress : bool, default=None
+            Progress bar (``None``: the estimator's ``progress``).
+
+        Returns
+        -------
+        ndarray of shape (n_particles, n_features)
+            The particles after the last update.
+        """
+        check_is_fitted(self)
+        X_source = validate_data(self, X_source, dtype=np.float64, reset=False)
+        n_steps = self.n_steps if n_steps is None else n_steps
+        positive_int("n_steps", n_steps)
+        progress = self.progress if progress is None else progress
+        boolean("progress", progress)
+        # sigma_t = sigma_max (sigma_min / sigma_max)^(t / (T - 1)); only sigma_max when T = 1.
+        sigmas = np.geomspace(self.sigma_max_, self.sigma_min_, n_steps)
+
+        def displacement(x, t):
+            sigma = sigmas[int(t)]
+            return self.step_size * sigma**2 * score_difference(
+                self.target_, x, sigma, backend=self.backend, working_memory=self.working_memory)
+
+        # The time is the update counter (unit steps), and without noise Euler-Maruyama is the
+        # explicit Euler update of the flow; the seed only fixes the unused noise draws.
+        return euler_maruyama(displacement, X_source, np.arange(n_steps + 1.0), 0.0,
+                              random_state=0, progress=progress, desc="SD flow", direction=1)
+
+    def sample(self, n_samples=1, random_state=None, *, n_steps=None, progress=None):
+        r"""Draw source particles and flow them to the target.
+
+        The particles interact, so the law of each returned point depends on ``n_samples``
+        (with one particle :math:`q_\sigma` has zero score at it and the flow is an annealed
+        mean shift on :math:`p`); draw all the points needed in one call.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of particles.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the source draw; the flow itself is deterministic.
+        n_steps : int, default=None
+            Number of updates (``None``: the estimator's ``n_steps``).
+        progress : bool, default=None
+            Progress bar (``None``: the estimator's ``progress``).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        positive_int("n_samples", n_samples)
+        rng = check_random_state(random_state)
+        noise = rng.standard_normal((n_samples, self.n_features_in_))  # (n, d)
+        source = self.source_mean_ + noise @ _square_root(self.source_covariance_)
+        return self.transport(source, n_steps=n_steps, progress=progress)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
