@@ -9,7 +9,7 @@ from scipy.stats import multivariate_normal
 from wpokernel.local_covariance import local_covariances
 from wpokernel.neural import HEADS, FactorNetwork, FreeFactors
 from wpokernel.neural.factor_network import gaussian_kl
-from wpokernel.reductions import mixture_moments
+from wpokernel.reductions import Diagonal, LowRank, mixture_moments
 
 
 @pytest.mark.parametrize("structure", list(HEADS))
@@ -115,3 +115,31 @@ def test_local_covariances_match_a_loop_over_neighbours():
         neighbors = np.argsort(distances[k])[:6]
         diff = X[neighbors] - X[row]
         np.testing.assert_allclose(covariances[k], diff.T @ diff / 6, rtol=1e-12)
+
+
+def test_structured_kls_match_the_dense_kl():
+    generator = torch.Generator().manual_seed(6)
+    K, d = 5, 6
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    for name, target, model in [
+        ("diagonal", randn(K, d).exp(), randn(K, d).exp()),
+        ("lowrank", (randn(K).exp(), randn(K, d, 3)), (randn(K).exp(), randn(K, d, 2))),
+    ]:
+        head = HEADS[name](d, 2)
+        covariances = [Diagonal(t) if name == "diagonal" else LowRank(*t) for t in (target, model)]
+        dense_target, dense_model = (head.dense(c) for c in covariances)
+        torch.testing.assert_close(head.kl(head.parameters(covariances[0]), covariances[1]),
+                                   gaussian_kl(dense_target, dense_model))
+        # The gradient reaches the model's parameters like the dense one's does.
+        model_param = model if name == "diagonal" else model[1]
+        model_param.requires_grad_(True)
+        structured = head.kl(head.parameters(covariances[0]),
+                             Diagonal(model_param) if name == "diagonal" else LowRank(model[0], model_param))
+        dense = gaussian_kl(dense_target, head.dense(
+            Diagonal(model_param) if name == "diagonal" else LowRank(model[0], model_param)))
+        grad_structured, = torch.autograd.grad(structured, model_param)
+        grad_dense, = torch.autograd.grad(dense, model_param)
+        torch.testing.assert_close(grad_structured, grad_dense)
