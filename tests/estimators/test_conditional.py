@@ -16,6 +16,7 @@ from wpokernel.estimators.conditional import (
     NadarayaWatson,
     cv_bandwidth,
     nadaraya_watson,
+    out_of_fold_means,
 )
 from wpokernel.estimators.empirical import bandwidth_rule
 
@@ -27,6 +28,7 @@ FAST = {"n_steps": 5, "progress": False}
     NadarayaWatson(bandwidth=0.5),
     ConditionalSchrodingerBridge(**FAST),
     ConditionalSchrodingerBridge(bandwidth="scott", y_bandwidth=0.2, **FAST),
+    ConditionalSchrodingerBridge(bandwidth=1.0, residuals=True, **FAST),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -57,39 +59,78 @@ def _kernel_weights(x, X, bandwidth):
     return np.exp(-d2 / (2 * bandwidth**2)) / (2 * np.pi * bandwidth**2) ** (X.shape[1] / 2)
 
 
-def _drift_loop(X, Y, bandwidth, h, x, z, t):
+def _nw_loop(X, Y, bandwidth, x_m):
+    w = _kernel_weights(x_m, X, bandwidth)
+    return w @ Y / w.sum()
+
+
+def _out_of_fold_loop(X, Y, bandwidth):
+    """m_{-k(i)}(x_i) one row at a time, with the interleaved folds i % 5."""
+    folds = np.arange(len(X)) % 5
+    return np.array([_nw_loop(X[folds != folds[i]], Y[folds != folds[i]], bandwidth, X[i])
+                     for i in range(len(X))])
+
+
+def _component_means(X, Y, bandwidth, residuals, x_m):
+    """mu_i(x) of (C1): y_i, or m(x) + r_i with the out-of-fold residuals r_i."""
+    if not residuals:
+        return Y
+    return _nw_loop(X, Y, bandwidth, x_m) + Y - _out_of_fold_loop(X, Y, bandwidth)
+
+
+def _drift_loop(X, Y, bandwidth, h, residuals, x, z, t):
     r"""(E[Y | Z_t = z, X = x] - z)/(1 - t) from the weights (C3) and, per component, the
-    Gaussian posterior mean y_i + t h^2 / sigma_t^2 (z - t y_i)."""
+    Gaussian posterior mean mu_i + t h^2 / sigma_t^2 (z - t mu_i)."""
     s2 = t**2 * h**2 + t * (1 - t)
     out = []
     for x_m, z_m in zip(x, z):
+        mu = _component_means(X, Y, bandwidth, residuals, x_m)
         weights = _kernel_weights(x_m, X, bandwidth) * np.array(
-            [multivariate_normal(t * y_i, s2 * np.eye(len(z_m))).pdf(z_m) for y_i in Y])
-        means = Y + t * h**2 / s2 * (z_m - t * Y)
+            [multivariate_normal(t * mu_i, s2 * np.eye(len(z_m))).pdf(z_m) for mu_i in mu])
+        means = mu + t * h**2 / s2 * (z_m - t * mu)
         out.append((weights @ means / weights.sum() - z_m) / (1 - t))
     return np.array(out)
 
 
-def _drift_autograd(X, Y, bandwidth, h, x, z, t):
-    """z / t + grad_z log sum_i K_H(x - x_i) N(z; t y_i, sigma_t^2 I), in torch."""
+def _drift_autograd(X, Y, bandwidth, h, residuals, x, z, t):
+    """z / t + grad_z log sum_i K_H(x - x_i) N(z; t mu_i(x), sigma_t^2 I), in torch."""
     s2 = t**2 * h**2 + t * (1 - t)
+    mu = torch.tensor(np.stack([_component_means(X, Y, bandwidth, residuals, x_m) for x_m in x]))
     z_t = torch.tensor(z, requires_grad=True)
     log_k = -((torch.tensor(x)[:, None] - torch.tensor(X)[None]) ** 2).sum(2) / (2 * bandwidth**2)
-    log_n = -((z_t[:, None] - t * torch.tensor(Y)[None]) ** 2).sum(2) / (2 * s2)
+    log_n = -((z_t[:, None] - t * mu) ** 2).sum(2) / (2 * s2)  # (M, N)
     (grad,) = torch.autograd.grad(torch.logsumexp(log_k + log_n, 1).sum(), z_t)
     return (z_t / t + grad).detach().numpy()
 
 
-@pytest.mark.parametrize("h", [0.0, 0.3])
+@pytest.mark.parametrize("h, residuals", [(0.0, False), (0.3, False), (0.0, True), (0.3, True)])
 @pytest.mark.parametrize("t", [0.05, 0.5, 0.95])
-def test_drift_matches_loop_and_autograd(pairs, h, t):
+def test_drift_matches_loop_and_autograd(pairs, h, residuals, t):
     X, Y = pairs
-    model = ConditionalSchrodingerBridge(bandwidth=0.7, y_bandwidth=h).fit(X, Y)
+    model = ConditionalSchrodingerBridge(bandwidth=0.7, y_bandwidth=h, residuals=residuals).fit(X, Y)
     rng = np.random.default_rng(2)
     x, z = rng.normal(size=(4, 2)), rng.normal(size=(4, 2))
     drift = model.drift(x, z, t)
-    np.testing.assert_allclose(drift, _drift_loop(X, Y, 0.7, h, x, z, t), rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(drift, _drift_autograd(X, Y, 0.7, h, x, z, t), rtol=1e-8, atol=1e-8)
+    expected = _drift_loop(X, Y, 0.7, h, residuals, x, z, t)
+    np.testing.assert_allclose(drift, expected, rtol=1e-8, atol=1e-8)
+    expected = _drift_autograd(X, Y, 0.7, h, residuals, x, z, t)
+    np.testing.assert_allclose(drift, expected, rtol=1e-8, atol=1e-8)
+
+
+def test_residual_law_moments(pairs):
+    # Mean and variance of sum_i w_i N(m(x) + r_i, h^2 I), from the loops.
+    X, Y = pairs
+    model = ConditionalSchrodingerBridge(bandwidth=0.7, y_bandwidth=0.2, residuals=True).fit(X, Y)
+    residuals = Y - _out_of_fold_loop(X, Y, 0.7)
+    np.testing.assert_allclose(model.responses_, residuals, rtol=1e-10, atol=1e-12)
+    x = np.random.default_rng(4).normal(size=(3, 2))
+    mean, variance = model._moments(x)
+    for m, v, x_m in zip(mean, variance, x):
+        w = _kernel_weights(x_m, X, 0.7)
+        w /= w.sum()
+        np.testing.assert_allclose(m, _nw_loop(X, Y, 0.7, x_m) + w @ residuals, rtol=1e-10)
+        np.testing.assert_allclose(v, w @ (residuals - w @ residuals) ** 2 + 0.04, rtol=1e-8)
+    np.testing.assert_allclose(model.predict(x), mean, rtol=1e-12)
 
 
 def test_nadaraya_watson_matches_loop(pairs):
@@ -110,34 +151,29 @@ def test_nadaraya_watson_matches_loop(pairs):
 def test_cv_bandwidth_minimizes_the_fold_error(pairs):
     X, Y = pairs
     candidates = bandwidth_rule(X, "scott") * CV_FACTORS
-    folds = np.arange(len(X)) % 5
-
-    def error(bandwidth):
-        total = 0.0
-        for i in range(len(X)):
-            train = folds != folds[i]
-            w = _kernel_weights(X[i], X[train], bandwidth)
-            total += np.sum((Y[i] - w @ Y[train] / w.sum()) ** 2)
-        return total
-
-    best = candidates[np.argmin([error(h) for h in candidates])]
+    errors = [np.sum((Y - _out_of_fold_loop(X, Y, h)) ** 2) for h in candidates]
+    best = candidates[np.argmin(errors)]
     assert cv_bandwidth(X, Y) == pytest.approx(best, rel=1e-12)
     assert NadarayaWatson().fit(X, Y).bandwidth_ == pytest.approx(best, rel=1e-12)
+    np.testing.assert_allclose(out_of_fold_means(X, Y, 0.5), _out_of_fold_loop(X, Y, 0.5), rtol=1e-10)
 
 
 # ------------------------------------------------------------------ conditional laws
 
-def test_samples_follow_the_kernel_conditional_law(linear):
+@pytest.mark.parametrize("residuals", [False, True])
+def test_samples_follow_the_kernel_conditional_law(linear, residuals):
     # With h > 0 the terminal law (C1) is continuous: KS test of the samples against its CDF.
     X, y = linear
     X, y = X[:300], y[:300]
-    model = ConditionalSchrodingerBridge(bandwidth=0.2, y_bandwidth=0.3, progress=False).fit(X, y)
+    model = ConditionalSchrodingerBridge(bandwidth=0.2, y_bandwidth=0.3, residuals=residuals,
+                                         progress=False).fit(X, y)
     x = np.array([[-0.5], [0.4]])
     samples = model.sample(x, 400, random_state=0)[..., 0]
     for x_m, s in zip(x, samples):
         w = _kernel_weights(x_m, X, 0.2)
         w /= w.sum()
-        assert kstest(s, lambda v: norm.cdf((v[:, None] - y[None]) / 0.3) @ w).pvalue > 0.01
+        mu = _component_means(X, y[:, None], 0.2, residuals, x_m)[:, 0]
+        assert kstest(s, lambda v: norm.cdf((v[:, None] - mu[None]) / 0.3) @ w).pvalue > 0.01
 
 
 def test_sample_moments_estimate_the_closed_forms(linear):
@@ -207,6 +243,7 @@ def test_pickle_round_trip(pairs):
     ({"bandwidth": "wide"}, ValueError, "bandwidth in"),
     ({"bandwidth": [0.1]}, TypeError, "real number for bandwidth"),
     ({"y_bandwidth": -1.0}, ValueError, "y_bandwidth >= 0"),
+    ({"residuals": 1}, TypeError, "bool for residuals"),
     ({"n_steps": 0}, ValueError, "n_steps >= 1"),
     ({"backend": "jax"}, ValueError, "backend in"),
     ({"working_memory": 0}, ValueError, "working_memory > 0"),
@@ -226,6 +263,8 @@ def test_invalid_data(pairs):
         NadarayaWatson().fit(np.where(X > 1, np.nan, X), Y)
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         NadarayaWatson().fit(X[:1], Y[:1])
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        ConditionalSchrodingerBridge(bandwidth=1.0, residuals=True).fit(X[:1], Y[:1])
     with pytest.raises(ValueError, match="Expected X with non-constant features"):
         NadarayaWatson(bandwidth="scott").fit(np.ones((5, 2)), Y[:5])
     model = ConditionalSchrodingerBridge(bandwidth=0.5, **FAST)

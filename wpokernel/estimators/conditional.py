@@ -5,47 +5,57 @@ the kernel estimate of the conditional law of :math:`Y` given :math:`X = x` is
 
 .. math::
 
-    \hat\mu_x = \sum_i \omega_i(x)\, N(y_i, h^2 I_q), \qquad
+    \hat\mu_x = \sum_i \omega_i(x)\, N(\mu_i(x), h^2 I_q), \qquad
     \omega_i(x) = \frac{K_H(x - x_i)}{\sum_k K_H(x - x_k)},
     \tag{C1}
 
-with the Gaussian kernel :math:`K_H` of bandwidth :math:`H` and an optional smoothing
-:math:`h \ge 0` of the responses. Its mean and variance are the Nadaraya–Watson estimates
-[Nad1964]_, [Wat1964]_:
+with the Gaussian kernel :math:`K_H` of bandwidth :math:`H`, an optional smoothing
+:math:`h \ge 0` of the responses, and component means :math:`\mu_i(x) = c(x) + u_i` of one
+of two kinds:
 
-.. math::
+* the responses, :math:`u_i = y_i`, :math:`c = 0` (the default, as in [Hua2024]_): the mean
+  and variance of (C1) are the Nadaraya–Watson estimates [Nad1964]_, [Wat1964]_
 
-    m(x) = \sum_i \omega_i(x)\, y_i, \qquad
-    v(x) = \sum_i \omega_i(x)\, (y_i - m(x))^2 + h^2.
-    \tag{C2}
+  .. math::
+
+      m(x) = \sum_i \omega_i(x)\, y_i, \qquad
+      v(x) = \sum_i \omega_i(x)\, (y_i - m(x))^2 + h^2;
+      \tag{C2}
+
+* the residuals (``residuals=True``), :math:`u_i = r_i = y_i - m_{-k(i)}(x_i)` with the
+  out-of-fold mean of :func:`out_of_fold_means`, and :math:`c = m`: the two-step estimate of
+  [Han2004]_. Its mean :math:`m(x) + \sum_i \omega_i(x) r_i` adds the smoothed residuals
+  back ("twicing", [Tuk1977]_), and its spread is that of the residuals [FY1998]_, not of the
+  responses, which the variation of the mean across the kernel window inflates.
 
 The conditional Schrödinger bridge [Hua2024]_ is the Föllmer process
 (:mod:`~wpokernel.estimators.follmer`) from :math:`\delta_0` to :math:`\hat\mu_x`,
 :math:`dZ_t = b(Z_t, t \mid x)\,dt + dW_t`, with
 :math:`b = (\mathbb E[Y \mid Z_t = z, X = x] - z)/(1 - t)`. Given component :math:`i`,
-:math:`Z_t \sim N(t y_i, \sigma_t^2 I)`, :math:`\sigma_t^2 = t^2 h^2 + t(1 - t)`, so the
-posterior weights
+:math:`Z_t \sim N(t \mu_i(x), \sigma_t^2 I)`, :math:`\sigma_t^2 = t^2 h^2 + t(1 - t)`, so
+the posterior weights
 
 .. math::
 
-    \omega_i(x, z, t) \propto K_H(x - x_i)\, N(z; t y_i, \sigma_t^2 I)
+    \omega_i(x, z, t) \propto K_H(x - x_i)\, N(z - t c(x);\; t u_i, \sigma_t^2 I)
     \tag{C3}
 
-are the responsibilities of ONE Gaussian mixture in the joint variable :math:`(x, z)`, with
-centers :math:`(x_i, t y_i)` and diagonal covariance
+are the responsibilities of ONE Gaussian mixture in the joint variable
+:math:`(x, z - t c(x))`, with centers :math:`(x_i, t u_i)` and diagonal covariance
 :math:`\operatorname{diag}(H^2 I_p, \sigma_t^2 I_q)`: the reduction engine gives
-:math:`V = \sum_i \omega_i(x, z, t)\, y_i`, and Tweedie's formula the drift
+:math:`V = c(x) + \sum_i \omega_i(x, z, t)\, u_i`, and Tweedie's formula the drift
 
 .. math::
 
-    b(z, t \mid x) = \frac{V - (1 - h^2)\, z}{1 - t + t h^2}.
+    b(z, t \mid x) = \frac{z}{t} + \nabla_z \log \sum_i \omega_i(x) N(z; t\mu_i(x), \sigma_t^2 I)
+    = \frac{V - (1 - h^2)\, z}{1 - t + t h^2}.
     \tag{C4}
 
 ``sample`` integrates it by Euler–Maruyama on the grid of
 :func:`~wpokernel.estimators.follmer.follmer_grid`, from :math:`Z_0 = 0` where the drift is
-:math:`b(0, 0 \mid x) = m(x)`. The terminal law is (C1), so the bridge is a sampler of the
-kernel conditional law: its sample mean and standard deviation estimate (C2), and ``predict``
-returns :math:`m(x)` in closed form.
+the mean of (C1). The terminal law is (C1), so the bridge is a sampler of the kernel
+conditional law: the mean and standard deviation of its samples estimate those of (C1), and
+``predict`` returns that mean in closed form.
 
 The bandwidth :math:`H` is a number, Scott's or Silverman's rule on ``X``
 (:func:`~wpokernel.estimators.empirical.bandwidth_rule`), or ``"cv"``: the multiple of
@@ -63,6 +73,11 @@ References
 .. [Wat1964] G. S. Watson, "Smooth regression analysis", Sankhyā A 26(4), 359-372, 1964.
 .. [HM1985] W. Härdle, J. S. Marron, "Optimal bandwidth selection in nonparametric
    regression function estimation", The Annals of Statistics 13(4), 1465-1481, 1985.
+.. [Han2004] B. E. Hansen, "Nonparametric conditional density estimation", working paper,
+   University of Wisconsin, 2004.
+.. [FY1998] J. Fan, Q. Yao, "Efficient estimation of conditional variance functions in
+   stochastic regression", Biometrika 85(3), 645-660, 1998.
+.. [Tuk1977] J. W. Tukey, "Exploratory Data Analysis", Addison-Wesley, 1977.
 """
 
 import numpy as np
@@ -85,7 +100,13 @@ from ..reductions import Diagonal, Isotropic, mixture_moments
 from .empirical import bandwidth_rule
 from .follmer import follmer_grid
 
-__all__ = ["ConditionalSchrodingerBridge", "NadarayaWatson", "cv_bandwidth", "nadaraya_watson"]
+__all__ = [
+    "ConditionalSchrodingerBridge",
+    "NadarayaWatson",
+    "cv_bandwidth",
+    "nadaraya_watson",
+    "out_of_fold_means",
+]
 
 _BANDWIDTH_OPTIONS = ("scott", "silverman", "cv")
 #: Multiples of Scott's rule tried by ``bandwidth="cv"``: steps of sqrt(2) from 1/8 to 2.
@@ -150,16 +171,43 @@ def _rule_bandwidth(X, rule):
     return bandwidth
 
 
+def out_of_fold_means(X, Y, bandwidth, *, backend="auto", working_memory=256):
+    r"""Nadaraya–Watson mean :math:`m_{-k}(x_i)` of each row from the rows outside its fold.
+
+    The folds are :math:`F_k = \{i : i \equiv k \bmod 5\}` (fewer for fewer than 5 rows).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), n_samples >= 2
+    Y : ndarray of shape (n_samples, n_targets)
+    bandwidth : float
+        :math:`H > 0`.
+    backend, working_memory
+        Reduction settings.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_targets)
+    """
+    folds = np.arange(len(X)) % min(_CV_FOLDS, len(X))
+    means = np.empty(Y.shape)
+    for k in np.unique(folds):
+        held_out = folds == k
+        means[held_out] = nadaraya_watson(X[~held_out], Y[~held_out], X[held_out], bandwidth,
+                                          backend=backend, working_memory=working_memory)[0]
+    return means
+
+
 def cv_bandwidth(X, Y, *, backend="auto", working_memory=256):
     r"""Bandwidth of least 5-fold cross-validated Nadaraya–Watson squared error.
 
     .. math::
 
         \hat H = \operatorname*{arg\,min}_{H \in H_{\text{scott}} \cdot \text{CV\_FACTORS}}
-        \sum_k \sum_{i \in F_k} \lVert y_i - m_{-k}(x_i; H) \rVert^2,
+        \sum_i \lVert y_i - m_{-k(i)}(x_i; H) \rVert^2,
 
-    with :math:`m_{-k}` the estimate (C2) from the rows outside fold :math:`F_k` and the
-    folds :math:`F_k = \{i : i \equiv k \bmod 5\}` (fewer for fewer than 5 rows).
+    with :math:`m_{-k(i)}` the estimate (C2) from the rows outside the fold of row :math:`i`
+    (:func:`out_of_fold_means`).
 
     Parameters
     ----------
@@ -173,18 +221,10 @@ def cv_bandwidth(X, Y, *, backend="auto", working_memory=256):
     float
     """
     candidates = _rule_bandwidth(X, "scott") * CV_FACTORS
-    folds = np.arange(len(X)) % min(_CV_FOLDS, len(X))
-
-    def error(bandwidth):
-        total = 0.0
-        for k in np.unique(folds):
-            held_out = folds == k
-            mean, _ = nadaraya_watson(X[~held_out], Y[~held_out], X[held_out], bandwidth,
-                                      backend=backend, working_memory=working_memory)
-            total += float(np.sum((Y[held_out] - mean) ** 2))
-        return total
-
-    return float(candidates[np.argmin([error(h) for h in candidates])])
+    errors = [np.sum((Y - out_of_fold_means(X, Y, h, backend=backend,
+                                            working_memory=working_memory)) ** 2)
+              for h in candidates]
+    return float(candidates[np.argmin(errors)])
 
 
 # ----------------------------------------------------------------------------------------
@@ -217,11 +257,10 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         validate_params(self)
-        min_samples = 2 if isinstance(self.bandwidth, str) else 1
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True,
-                             ensure_min_samples=min_samples)
+                             ensure_min_samples=self._min_samples())
         self.outputs_2d_ = y.ndim == 2
-        Y = y.reshape(len(X), -1)
+        Y = y.reshape(len(X), -1).astype(np.float64)
         if self.bandwidth == "cv":
             self.bandwidth_ = cv_bandwidth(X, Y, backend=self.backend,
                                            working_memory=self.working_memory)
@@ -232,6 +271,9 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
         self.X_fit_, self.Y_fit_ = X, Y
         return self
 
+    def _min_samples(self):
+        return 2 if isinstance(self.bandwidth, str) else 1
+
     def _validate_X(self, X):
         check_is_fitted(self)
         return validate_data(self, X, dtype=np.float64, reset=False)
@@ -240,12 +282,17 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
         """Drop the trailing target axis when ``fit`` saw a 1-D ``y``."""
         return a if self.outputs_2d_ else a[..., 0]
 
-    def _moments(self, X):
-        return nadaraya_watson(self.X_fit_, self.Y_fit_, X, self.bandwidth_, backend=self.backend,
+    def _smooth(self, values, X):
+        """Nadaraya–Watson mean and variance of per-row ``values`` at ``X``."""
+        return nadaraya_watson(self.X_fit_, values, X, self.bandwidth_, backend=self.backend,
                                working_memory=self.working_memory)
 
+    def _moments(self, X):
+        """Mean and variance of the conditional law at ``X``, each (n_queries, n_targets)."""
+        return self._smooth(self.Y_fit_, X)
+
     def predict(self, X):
-        r"""Conditional mean :math:`m(x)` (C2) of the kernel conditional law, in closed form.
+        r"""Mean of the kernel conditional law (C1) at each row of ``X``, in closed form.
 
         Parameters
         ----------
@@ -324,8 +371,8 @@ class ConditionalSchrodingerBridge(_KernelConditional):
 
     ``sample`` draws from the conditional law of :math:`Y` given each row of ``X`` by the
     bridge SDE with the closed-form drift (C4); ``predict_mean`` and ``predict_std`` are the
-    mean and standard deviation of such samples, and ``predict`` is their exact limit
-    :math:`m(x)`, computed in closed form so that it is deterministic, as a scikit-learn
+    mean and standard deviation of such samples, and ``predict`` is their exact limit, the
+    mean of (C1), computed in closed form so that it is deterministic, as a scikit-learn
     regressor's ``predict`` must be.
 
     Parameters
@@ -335,7 +382,10 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         (:func:`cv_bandwidth`).
     y_bandwidth : float, default=0.0
         Smoothing :math:`h \ge 0` of the responses; ``0`` samples the weighted training
-        responses themselves.
+        responses (or residuals) themselves.
+    residuals : bool, default=False
+        Center the components on :math:`m(x) + r_i`, with the out-of-fold residuals
+        :math:`r_i`, instead of on :math:`y_i` (the two kinds of (C1)).
     n_steps : int, default=100
         Euler–Maruyama steps.
     backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
@@ -353,6 +403,8 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         Training covariates.
     Y_fit_ : ndarray of shape (n_samples, n_targets)
         Training responses (2-D).
+    responses_ : ndarray of shape (n_samples, n_targets)
+        Component offsets :math:`u_i`: ``Y_fit_``, or the residuals :math:`r_i`.
     outputs_2d_ : bool
         Whether ``y`` in ``fit`` was 2-D.
     n_features_in_ : int
@@ -373,29 +425,69 @@ class ConditionalSchrodingerBridge(_KernelConditional):
     _parameter_constraints = {
         **_KernelConditional._parameter_constraints,
         "y_bandwidth": nonnegative_real,
+        "residuals": boolean,
         "n_steps": positive_int,
         "progress": boolean,
     }
 
-    def __init__(self, *, bandwidth="cv", y_bandwidth=0.0, n_steps=100, backend="auto",
-                 working_memory=256, progress=True):
+    def __init__(self, *, bandwidth="cv", y_bandwidth=0.0, residuals=False, n_steps=100,
+                 backend="auto", working_memory=256, progress=True):
         self.bandwidth = bandwidth
         self.y_bandwidth = y_bandwidth
+        self.residuals = residuals
         self.n_steps = n_steps
         self.backend = backend
         self.working_memory = working_memory
         self.progress = progress
 
-    def _drift(self, x, z, t):
-        """Drift (C4) at covariates ``x`` (M, p) and states ``z`` (M, q), t in (0, 1)."""
-        X, Y = self.X_fit_, self.Y_fit_
+    def _min_samples(self):
+        # Out-of-fold residuals need a second row outside each row's fold.
+        return 2 if self.residuals else super()._min_samples()
+
+    def fit(self, X, y):
+        """Store the training pairs, resolve the bandwidth and form the component offsets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Covariates.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Responses.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y)
+        self.responses_ = self.Y_fit_
+        if self.residuals:
+            self.responses_ = self.Y_fit_ - out_of_fold_means(
+                self.X_fit_, self.Y_fit_, self.bandwidth_, backend=self.backend,
+                working_memory=self.working_memory)
+        return self
+
+    def _offset(self, X):
+        """:math:`c(x)` of (C1): the Nadaraya–Watson mean with residuals, else 0."""
+        if self.residuals:
+            return self._smooth(self.Y_fit_, X)[0]
+        return np.zeros((len(X), self.Y_fit_.shape[1]))
+
+    def _moments(self, X):
+        mean, variance = self._smooth(self.responses_, X)
+        return mean + self._offset(X), variance + self.y_bandwidth**2
+
+    def _drift(self, x, z, t, offset):
+        """Drift (C4) at covariates ``x`` (M, p), states ``z`` (M, q) and offsets c(x) (M, q)."""
+        X, U = self.X_fit_, self.responses_
         n_features = X.shape[1]
         h2 = self.y_bandwidth**2
-        variances = np.empty((len(X), n_features + Y.shape[1]))  # (N, p + q)
+        variances = np.empty((len(X), n_features + U.shape[1]))  # (N, p + q)
         variances[:, :n_features] = self.bandwidth_**2
         variances[:, n_features:] = t**2 * h2 + t * (1.0 - t)
-        V = mixture_moments(np.hstack([x, z]), np.hstack([X, t * Y]), Diagonal(variances), None, Y,
-                            backend=self.backend, working_memory=self.working_memory).values
+        V = offset + mixture_moments(
+            np.hstack([x, z - t * offset]), np.hstack([X, t * U]), Diagonal(variances), None, U,
+            backend=self.backend, working_memory=self.working_memory).values  # (M, q)
         return (V - (1.0 - h2) * z) / (1.0 - t + t * h2)
 
     def drift(self, X, Z, t):
@@ -417,7 +509,7 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         if Z.shape != (len(X), self.Y_fit_.shape[1]):
             raise ValueError(f"Expected Z of shape {(len(X), self.Y_fit_.shape[1])}, got {Z.shape}.")
         open_fraction("t", t)
-        return self._drift(X, Z, float(t))
+        return self._drift(X, Z, float(t), self._offset(X))
 
     def sample(self, X, n_samples=1, random_state=None, *, n_steps=None, progress=None):
         """Draw from the conditional law of :math:`Y` given each row of ``X`` with the bridge.
@@ -446,10 +538,11 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         progress = self.progress if progress is None else progress
         boolean("progress", progress)
         x = np.repeat(X, n_samples, axis=0)  # (M n_samples, p)
-        start = np.repeat(self._moments(X)[0], n_samples, axis=0)  # b(0, 0 | x) = m(x)
+        offset = np.repeat(self._offset(X), n_samples, axis=0)  # (M n_samples, q)
+        start = np.repeat(self._moments(X)[0], n_samples, axis=0)  # b(0, 0 | x): the mean
 
         def drift(z, t):
-            return start if t == 0.0 else self._drift(x, z, t)
+            return start if t == 0.0 else self._drift(x, z, t, offset)
 
         z0 = np.zeros((len(x), self.Y_fit_.shape[1]))
         Z = euler_maruyama(drift, z0, grid, 1.0, check_random_state(random_state), progress,
