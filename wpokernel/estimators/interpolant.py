@@ -1,0 +1,457 @@
+r"""Stochastic interpolants from a Gaussian base to a Gaussian-mixture target, in closed form.
+
+The interpolant [ABV2023]_ joins a standard Gaussian base to the target measure :math:`\pi` of
+the data (:mod:`wpokernel.estimators._target`),
+
+.. math::
+
+    x_t = \alpha(t)\, x_0 + \beta(t)\, x_1 + \gamma(t)\, z, \qquad
+    x_0, z \sim N(0, I), \quad x_1 \sim \pi = \sum_j w_j N(\mu_j, C_j),
+
+with the coefficients of :mod:`wpokernel.interpolant_coefficients`. Given the component
+:math:`j` of :math:`x_1`, :math:`x_t` is Gaussian, so its law is the mixture
+
+.. math::
+
+    p_t = \sum_j w_j\, N\big(\beta \mu_j,\; \beta^2 C_j + \sigma_t^2 I\big), \qquad
+    \sigma_t^2 = \alpha^2 + \gamma^2,
+
+whose score :math:`s = \nabla \log p_t` and Laplacian :math:`\Delta \log p_t` the reduction
+engine computes. The noise :math:`n = \alpha x_0 + \gamma z` is independent of :math:`x_1` and
+:math:`x_t = \beta x_1 + n`, so Tweedie's formula :math:`\mathbb E[n \mid x_t = x] = -\sigma_t^2
+s(x)` and the regression of :math:`x_0` and :math:`z` on :math:`n` give
+:math:`\mathbb E[x_0 \mid x] = -\alpha s`, :math:`\mathbb E[z \mid x] = -\gamma s`. The
+velocity :math:`b = \mathbb E[\dot\alpha x_0 + \dot\beta x_1 + \dot\gamma z \mid x_t = x]` is then
+
+.. math::
+
+    b(x, t) = \dot\beta\, m(x, t) - (\alpha\dot\alpha + \gamma\dot\gamma)\, s(x, t), \qquad
+    m = \mathbb E[x_1 \mid x_t = x] = \frac{x + \sigma_t^2 s}{\beta},
+
+i.e. :math:`b = \frac{\dot\beta}{\beta} x + \big(\frac{\dot\beta}{\beta}\sigma_t^2 - \alpha\dot\alpha
+- \gamma\dot\gamma\big) s`, a softmax-weighted average over the target components. Its exact
+divergence is
+
+.. math::
+
+    \nabla\cdot b = \dot\beta\, \frac{d + \sigma_t^2\, \Delta \log p_t}{\beta}
+        - (\alpha\dot\alpha + \gamma\dot\gamma)\, \Delta \log p_t .
+
+At :math:`t = 0` (:math:`\beta = 0`) :math:`x_t` is independent of :math:`x_1`, so
+:math:`m = \sum_j w_j \mu_j` and :math:`\nabla\cdot m = 0`: the limits of the formulas above.
+Only the products :math:`\alpha\dot\alpha`, :math:`\gamma\dot\gamma` appear, finite on
+:math:`[0, 1]` for every family.
+
+Generative dynamics, from :math:`x_0 \sim p_0 = N(0, I)` at :math:`t = 0` to :math:`t_{\text{end}}`:
+
+* ODE :math:`dx = b\, dt` (Heun);
+* SDE :math:`dx = (b + \varepsilon(t)\, s)\, dt + \sqrt{2 \varepsilon(t)}\, dW` (Euler–Maruyama),
+  with :math:`\varepsilon(t) = \varepsilon\, \sigma_t^2`.
+
+Both keep the marginals :math:`p_t` for any :math:`\varepsilon(t) \ge 0`, since
+:math:`\varepsilon \Delta p = \nabla\cdot(\varepsilon\, p\, s)` in the Fokker–Planck equation.
+Every component of :math:`p_t` has variance at least :math:`\sigma_t^2`, so the Langevin part
+relaxes at a rate of at most :math:`\varepsilon(t) / \sigma_t^2 = \varepsilon`: an Euler step
+stays stable for :math:`\varepsilon \Delta t < 1` even where :math:`\sigma_t \to 0` near
+:math:`t = 1`, while a constant :math:`\varepsilon` would need steps shorter than
+:math:`\sigma_t^2 / \varepsilon`.
+
+The log-likelihood of a point follows the ODE backwards (instantaneous change of variables):
+
+.. math::
+
+    \log p_{t_{\text{end}}}(x) = \log N\big(x(0); 0, I\big)
+        - \int_0^{t_{\text{end}}} \nabla\cdot b\big(x(t), t\big)\, dt,
+    \qquad x(t_{\text{end}}) = x .
+
+The empirical target (``target=None``, :math:`C_j = 0`) has no density at :math:`t = 1`, where
+:math:`b` is singular; its dynamics stop at the time :math:`t_{\text{end}}` where
+:math:`\sigma_t = 10^{-3}`: :math:`p_{t_{\text{end}}}` is a kernel density of that bandwidth
+around the points :math:`\beta(t_{\text{end}}) x_i \approx x_i`, and the samples are
+near-copies of the data (memorization).
+Smoothed targets (a bandwidth, or a fitted ``WPOKernelScore``) have :math:`C_j > 0` and run to
+:math:`t_{\text{end}} = 1`, where :math:`p_1 = \pi`.
+
+References
+----------
+.. [ABV2023] M. S. Albergo, N. M. Boffi, E. Vanden-Eijnden, "Stochastic interpolants: a
+   unifying framework for flows and diffusions", arXiv:2303.08797, 2023.
+"""
+
+import numbers
+
+import numpy as np
+from scipy.optimize import brentq
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import (
+    boolean,
+    nonnegative_real,
+    one_of,
+    positive_int,
+    positive_real,
+    real_or_option,
+    validate_params,
+)
+from ..integrators import euler_maruyama, heun, ode_log_likelihood
+from ..interpolant_coefficients import FAMILIES, GAMMAS, InterpolantCoefficients, check_times
+from ..mixture import GaussianMixtureField
+from ._base import _check_sample_weight
+from ._target import check_target, fit_target
+
+__all__ = ["StochasticInterpolant"]
+
+_VALID_METHODS = ("ode", "sde", "exact")
+# Noise level sigma_t where the dynamics of the empirical target stop: p_t is then a kernel
+# density of bandwidth 1e-3 around the points beta(t) x_i (with beta(t) within 1e-3 of 1), far
+# below the spacing of any realistic training set, so the samples are copies.
+_EMPIRICAL_END_NOISE = 1e-3
+# The end time is found to machine precision: 1 - t_end can be as small as 1e-6 / a.
+_ROOT_TOLERANCE = 1e-15
+
+
+def _time_grid(n_steps, t_end):
+    r"""Increasing times :math:`0 = t_0 < \dots < t_n = t_{\text{end}}` of the integrators.
+
+    * :math:`t_{\text{end}} = 1`: :math:`t_k = 1 - (1 - k/n)^2`. The target's components have
+      positive variances, so the velocity stays bounded; the steps shrink linearly toward 1,
+      where the components of :math:`p_t` separate and, with the ``"sqrt"`` latent noise, the
+      paths move like :math:`\sqrt{1 - t} = 1 - k/n`, a smooth function of :math:`k/n`.
+    * :math:`t_{\text{end}} < 1`: :math:`1 - t_k` geometric from 1 to :math:`1 - t_{\text{end}}`.
+      Toward a target of (near) zero variance the velocity varies on the scale of the time
+      left, :math:`1 - t`, so every step is the same fraction of it and the explicit schemes
+      stay stable however close to 1 the end is.
+    """
+    if t_end == 1:
+        return 1.0 - (1.0 - np.linspace(0.0, 1.0, n_steps + 1)) ** 2
+    times = 1.0 - np.geomspace(1.0, 1.0 - t_end, n_steps + 1)
+    times[-1] = t_end
+    return times
+
+
+def _end_time(name, value):
+    """Constraint: a real number in (0, 1]."""
+    positive_real(name, value)
+    if value > 1:
+        raise ValueError(f"Expected {name} in (0, 1], got {value}.")
+
+
+def _is_empirical(target):
+    """Whether ``target`` is the unsmoothed empirical measure (no density at t = 1)."""
+    return target is None or (isinstance(target, numbers.Real) and target == 0)
+
+
+class StochasticInterpolant(BaseEstimator):
+    r"""Stochastic interpolant from :math:`N(0, I)` to the target measure of the data.
+
+    Velocity, score and their divergences are closed form (module docstring,
+    [ABV2023]_): :math:`p_t` is a Gaussian mixture with centers :math:`\beta(t)\mu_j` and
+    covariances :math:`\beta^2 C_j + (\alpha^2 + \gamma^2) I`, and
+
+    .. math::
+
+        b(x, t) = \frac{\dot\beta}{\beta}\,x + \Big(\frac{\dot\beta}{\beta}(\alpha^2 + \gamma^2)
+            - \alpha\dot\alpha - \gamma\dot\gamma\Big) \nabla \log p_t(x).
+
+    Parameters
+    ----------
+    target : None, float, {"scott", "silverman"} or mixture score model, default=None
+        Target measure :math:`\pi` of the data: ``None`` the empirical measure (memorizes), a
+        bandwidth or rule a Gaussian KDE, ``WPOKernelScore()`` (or any mixture score model) its
+        fitted model density.
+    interpolant : {"linear", "trigonometric", "sbdm"}, default="linear"
+        Family of :math:`(\alpha, \beta)`.
+    gamma : {"zero", "sqrt", "quadratic"}, default="zero"
+        Latent noise :math:`\gamma`: none, :math:`\sqrt{a t(1-t)}` or :math:`\sqrt{a}\,t(1-t)`.
+    gamma_scale : float, default=1.0
+        The scale :math:`a > 0` of ``gamma``.
+    diffusion : float, default=1.0
+        :math:`\varepsilon \ge 0` of the SDE sampler, whose diffusion is
+        :math:`\varepsilon(t) = \varepsilon\,(\alpha^2 + \gamma^2)`.
+    t_end : float or "auto", default="auto"
+        End time in :math:`(0, 1]` of the dynamics; the model density is
+        :math:`p_{t_{\text{end}}}`. ``"auto"`` is 1, except for the empirical target (``None``
+        or ``0``), which has no density at 1: there it is the time where the noise level
+        :math:`\sigma_t = \sqrt{\alpha^2 + \gamma^2}` falls to :math:`10^{-3}`
+        (:math:`1 - 10^{-3}` for the linear family without latent noise).
+    n_steps : int, default=100
+        Steps of the samplers and of the likelihood ODE, on a grid refined toward
+        :math:`t_{\text{end}}`: :math:`t_k = 1 - (1 - k/n)^2` when :math:`t_{\text{end}} = 1`,
+        else :math:`1 - t_k` geometric from 1 to :math:`1 - t_{\text{end}}`.
+    backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
+        Reduction backend.
+    working_memory : float, default=256
+        Memory budget in MiB of the blocked reductions.
+    progress : bool, default=True
+        Progress bars while integrating.
+
+    Attributes
+    ----------
+    target_field_ : GaussianMixtureField
+        The target mixture :math:`\pi`.
+    target_estimator_ : BaseMixtureScore or None
+        The fitted clone of an estimator ``target``.
+    target_mean_ : ndarray of shape (n_features,)
+        :math:`\sum_j w_j \mu_j`, the velocity's limit term at :math:`t = 0`.
+    coefficients_ : InterpolantCoefficients
+        :math:`\alpha, \beta, \gamma` and their derivatives.
+    t_end_ : float
+        Resolved end time.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel.estimators.interpolant import StochasticInterpolant
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> model = StochasticInterpolant(target="scott", n_steps=20, progress=False).fit(X)
+    >>> model.sample(3, random_state=0).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        "target": check_target,
+        "interpolant": one_of(*FAMILIES),
+        "gamma": one_of(*GAMMAS),
+        "gamma_scale": positive_real,
+        "diffusion": nonnegative_real,
+        "t_end": real_or_option(_end_time, "auto"),
+        "n_steps": positive_int,
+        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
+        "working_memory": positive_real,
+        "progress": boolean,
+    }
+
+    def __init__(self, *, target=None, interpolant="linear", gamma="zero", gamma_scale=1.0,
+                 diffusion=1.0, t_end="auto", n_steps=100, backend="auto", working_memory=256,
+                 progress=True):
+        self.target = target
+        self.interpolant = interpolant
+        self.gamma = gamma
+        self.gamma_scale = gamma_scale
+        self.diffusion = diffusion
+        self.t_end = t_end
+        self.n_steps = n_steps
+        self.backend = backend
+        self.working_memory = working_memory
+        self.progress = progress
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the target measure of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative frequency weights (not for a ``WPOKernelScore`` target).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        del y
+        validate_params(self)
+        self.coefficients_ = InterpolantCoefficients(self.interpolant, self.gamma, self.gamma_scale)
+        self.t_end_ = self._resolve_t_end()
+        X = validate_data(self, X, dtype=np.float64,
+                          ensure_min_samples=2 if isinstance(self.target, str) else 1)
+        weight = None if sample_weight is None else _check_sample_weight(sample_weight, len(X))
+        self.target_field_, self.target_estimator_ = fit_target(
+            self.target, X, weight, backend=self.backend, working_memory=self.working_memory)
+        field = self.target_field_
+        self.target_mean_ = np.exp(field.log_weights) @ field.centers
+        return self
+
+    def _resolve_t_end(self):
+        if self.t_end == "auto" and _is_empirical(self.target):
+            # sigma_t^2 >= alpha^2 >= 1/4 on [0, 1/2] and vanishes at 1: a root in between.
+            return brentq(lambda t: self.coefficients_(t).noise_variance - _EMPIRICAL_END_NOISE**2,
+                          0.5, 1.0, xtol=_ROOT_TOLERANCE)
+        if self.t_end == "auto":
+            return 1.0
+        if _is_empirical(self.target) and self.t_end == 1:
+            raise ValueError("Expected t_end < 1 for the empirical target (target=None or 0), whose "
+                             "law at t = 1 has no density, got t_end=1; use a smoothed target.")
+        return float(self.t_end)
+
+    # ---------------------------------------------------------------- closed forms
+    def _marginal(self, values):
+        """The mixture :math:`p_t` at the coefficient ``values`` of a time (module docstring)."""
+        field = self.target_field_
+        beta = float(values.beta)
+        covariance = field.covariance.scaled(beta**2).with_added_variance(float(values.noise_variance))
+        return GaussianMixtureField(field.centers * beta, covariance, field.log_weights,
+                                    backend=self.backend, working_memory=self.working_memory)
+
+    def _velocity_terms(self, x, t, divergence=False):
+        """Velocity, its divergence (``None`` unless asked) and the score of :math:`p_t` at ``x``."""
+        values = self.coefficients_(t)
+        beta, beta_dot = float(values.beta), float(values.beta_dot)
+        variance, rate = float(values.noise_variance), float(values.noise_variance_rate)
+        moments = self._marginal(values).moments(x, score=True, laplacian=divergence)
+        score = -moments.displacement
+        if beta > 0:
+            posterior_mean = (x + variance * score) / beta
+        else:
+            posterior_mean = np.broadcast_to(self.target_mean_, x.shape)
+        velocity = beta_dot * posterior_mean - rate * score
+        if not divergence:
+            return velocity, None, score
+        laplacian = moments.laplacian_term - np.sum(score**2, axis=1)
+        mean_divergence = (x.shape[1] + variance * laplacian) / beta if beta > 0 else 0.0
+        return velocity, beta_dot * mean_divergence - rate * laplacian, score
+
+    # ---------------------------------------------------------------- evaluation
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=np.float64, reset=False)
+
+    def _time(self, t):
+        if t is None:
+            return self.t_end_
+        if isinstance(t, bool) or not isinstance(t, numbers.Real):
+            raise TypeError(f"Expected a real time t in [0, 1], got {type(t).__name__} {t!r}.")
+        return float(check_times(t))
+
+    def velocity(self, X, t=None, *, return_divergence=False):
+        r"""Velocity :math:`b(x, t) = \mathbb E[\dot x_t \mid x_t = x]` (module docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        t : float, default=None
+            Time in :math:`[0, 1]`; ``None`` means ``t_end_``.
+        return_divergence : bool, default=False
+            Also return the exact divergence :math:`\nabla\cdot b(x, t)`.
+
+        Returns
+        -------
+        velocity : ndarray of shape (n_samples, n_features)
+        divergence : ndarray of shape (n_samples,)
+            Only with ``return_divergence=True``.
+        """
+        X, t = self._check_X(X), self._time(t)
+        boolean("return_divergence", return_divergence)
+        velocity, divergence, _ = self._velocity_terms(X, t, divergence=return_divergence)
+        return (velocity, divergence) if return_divergence else velocity
+
+    def score_function(self, X, t=None):
+        r"""Score :math:`\nabla_x \log p_t(x)` of the interpolant's law at time ``t``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        t : float, default=None
+            Time in :math:`[0, 1]`; ``None`` means ``t_end_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        X, t = self._check_X(X), self._time(t)
+        return self._marginal(self.coefficients_(t)).score(X)
+
+    def score_samples(self, X):
+        r"""Log-likelihood :math:`\log p_{t_{\text{end}}}(x)` through the ODE, in nats.
+
+        The points follow :math:`dx = b\, dt` back from :math:`t_{\text{end}}` to 0 with
+        ``n_steps`` Heun steps while the exact divergence is integrated by the trapezoidal
+        rule; the base term is :math:`\log N(x(0); 0, I)` (module docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        X = self._check_X(X)
+        times = _time_grid(self.n_steps, self.t_end_)[::-1]
+        base, integral = ode_log_likelihood(
+            lambda x, t: self._velocity_terms(x, t, divergence=True)[:2], X, times,
+            self.progress, "interpolant likelihood")
+        return self._marginal(self.coefficients_(0.0)).log_density(base) + integral
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample of ``X`` (as ``GaussianMixture.score``, not a sum).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        del y
+        return float(np.mean(self.score_samples(X)))
+
+    # ---------------------------------------------------------------- sampling
+    def sample(self, n_samples=1, random_state=None, *, method="ode", n_steps=None, diffusion=None,
+               progress=None):
+        r"""Generate samples of :math:`p_{t_{\text{end}}}`.
+
+        ``"ode"`` and ``"sde"`` integrate the dynamics of the module docstring from
+        :math:`N(0, I)` at :math:`t = 0` (grid of ``n_steps``); ``"exact"`` draws from the mixture
+        :math:`p_{t_{\text{end}}}` directly.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed; an int gives reproducible samples.
+        method : {"ode", "sde", "exact"}, default="ode"
+        n_steps : int, default=None
+            Integration steps (``None``: the estimator's ``n_steps``).
+        diffusion : float, default=None
+            :math:`\varepsilon` of the SDE (``None``: the estimator's ``diffusion``).
+        progress : bool, default=None
+            Progress bar (``None``: the estimator's ``progress``).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        positive_int("n_samples", n_samples)
+        one_of(*_VALID_METHODS)("method", method)
+        n_steps = self.n_steps if n_steps is None else n_steps
+        positive_int("n_steps", n_steps)
+        diffusion = self.diffusion if diffusion is None else diffusion
+        nonnegative_real("diffusion", diffusion)
+        progress = self.progress if progress is None else progress
+        boolean("progress", progress)
+        rng = check_random_state(random_state)
+        if method == "exact":
+            return self._marginal(self.coefficients_(self.t_end_)).sample(n_samples, random_state=rng)
+        x = self._marginal(self.coefficients_(0.0)).sample(n_samples, random_state=rng)
+        times = _time_grid(n_steps, self.t_end_)
+        if method == "ode":
+            return heun(lambda y, t: self._velocity_terms(y, t)[0], x, times, progress,
+                        "interpolant ODE")
+
+        def drift(y, t):
+            velocity, _, score = self._velocity_terms(y, t)
+            return velocity + diffusion * float(self.coefficients_(t).noise_variance) * score
+
+        def noise(t):
+            return np.sqrt(2 * diffusion * float(self.coefficients_(t).noise_variance))
+
+        return euler_maruyama(drift, x, times, noise, rng, progress, "interpolant SDE")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
