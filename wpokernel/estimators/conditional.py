@@ -242,7 +242,7 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
     }
 
     def fit(self, X, y):
-        """Store the training pairs and resolve the bandwidth.
+        """Store the training pairs, resolve the bandwidth and fit the conditional law.
 
         Parameters
         ----------
@@ -269,10 +269,15 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
         else:
             self.bandwidth_ = float(self.bandwidth)
         self.X_fit_, self.Y_fit_ = X, Y
+        self._fit_law()
         return self
 
+    # ---------------------------------------------------------------- hooks
     def _min_samples(self):
         return 2 if isinstance(self.bandwidth, str) else 1
+
+    def _fit_law(self):
+        """Fit what the conditional law needs beyond ``X_fit_``, ``Y_fit_`` and ``bandwidth_``."""
 
     def _validate_X(self, X):
         check_is_fitted(self)
@@ -444,28 +449,12 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         # Out-of-fold residuals need a second row outside each row's fold.
         return 2 if self.residuals else super()._min_samples()
 
-    def fit(self, X, y):
-        """Store the training pairs, resolve the bandwidth and form the component offsets.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Covariates.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Responses.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        super().fit(X, y)
+    def _fit_law(self):
         self.responses_ = self.Y_fit_
         if self.residuals:
             self.responses_ = self.Y_fit_ - out_of_fold_means(
                 self.X_fit_, self.Y_fit_, self.bandwidth_, backend=self.backend,
                 working_memory=self.working_memory)
-        return self
 
     def _offset(self, X):
         """:math:`c(x)` of (C1): the Nadaraya–Watson mean with residuals, else 0."""
