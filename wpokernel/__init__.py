@@ -8,8 +8,9 @@ diagnostics of memorization and sample quality.
 
 from .estimators import EmpiricalScore, WPOKernelScore
 from .mixture import GaussianMixtureField
+from .persistence import load
 from .schedules import HeatSchedule
 
 __version__ = "0.1.0"
 
-__all__ = ["EmpiricalScore", "GaussianMixtureField", "HeatSchedule", "WPOKernelScore", "__version__"]
+__all__ = ["EmpiricalScore", "GaussianMixtureField", "HeatSchedule", "WPOKernelScore", "__version__", "load"]

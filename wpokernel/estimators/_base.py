@@ -25,6 +25,7 @@ from .._validation import (
 )
 from ..integrators import probability_flow_ode, reverse_sde
 from ..mixture import check_noise
+from ..persistence import SaveMixin
 from ..reductions import resolve_backend
 from ..schedules import HeatSchedule
 
@@ -47,7 +48,7 @@ def _check_sample_weight(sample_weight, n_samples):
     return weight
 
 
-class BaseMixtureScore(BaseEstimator):
+class BaseMixtureScore(SaveMixin, BaseEstimator):
     """Shared fit / sample / score logic of the mixture score models (see module docstring)."""
 
     _parameter_constraints = {

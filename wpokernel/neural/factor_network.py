@@ -206,8 +206,11 @@ def lowrank_gaussian_kl(target_variance, target_factors, variance, factors):
 
     .. math::
 
-        \operatorname{tr}(C^{-1} T) = rac{t\,(d - \lVert BVert_F^2)
-            + \lVert AVert_F^2 - \lVert B AVert_F^2}{	au},
+        \operatorname{tr}(C^{-1} T) = rac{t\,(d - \lVert B
+Vert_F^2)
+            + \lVert A
+Vert_F^2 - \lVert B A
+Vert_F^2}{	au},
 
     and the determinant lemma gives :math:`\log\det C = (d - r)\log	au + 2\sum\log L_{ii}`.
 
@@ -254,6 +257,10 @@ class FactorNetwork(nn.Module):
 
     def __init__(self, n_features, structure, rank, width, depth, mean, scale, floor, ceiling):
         super().__init__()
+        # Everything but the state dict that rebuilds the module (see wpokernel.persistence).
+        self.config = {"n_features": n_features, "structure": structure, "rank": rank,
+                       "width": width, "depth": depth, "mean": np.zeros(n_features),
+                       "scale": float(scale), "floor": float(floor), "ceiling": float(ceiling)}
         self.head = HEADS[structure](n_features, rank)
         layers, n_in = [], n_features
         for _ in range(depth):
@@ -290,6 +297,9 @@ class FreeFactors(nn.Module):
 
     def __init__(self, n_centers, n_features, structure, rank, scale, floor, ceiling):
         super().__init__()
+        self.config = {"n_centers": n_centers, "n_features": n_features, "structure": structure,
+                       "rank": rank, "scale": float(scale), "floor": float(floor),
+                       "ceiling": float(ceiling)}
         self.head = HEADS[structure](n_features, rank)
         self.raw = nn.Parameter(torch.zeros(n_centers, self.head.n_outputs, dtype=torch.float64))
         self.scale, self.floor, self.ceiling = float(scale), float(floor), float(ceiling)

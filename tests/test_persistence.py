@@ -1,0 +1,172 @@
+"""Safe model files: round trips in a fresh interpreter, and refusal of foreign or altered files."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wpokernel
+from wpokernel import EmpiricalScore, WPOKernelScore, load
+from wpokernel.datasets import make_toy
+from wpokernel.persistence import _checksum
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FAST_WPO = {"max_iter": 10, "progress": False, "random_state": 0}
+MODELS = {
+    "empirical": EmpiricalScore(bandwidth="scott", progress=False),
+    "wpo-full": WPOKernelScore(**FAST_WPO),
+    "wpo-lowrank": WPOKernelScore(structure="lowrank", rank=1, **FAST_WPO),
+    "wpo-diagonal-free": WPOKernelScore(structure="diagonal", amortized=False, **FAST_WPO),
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X = make_toy("moons", 240, random_state=0)
+    return X[:200], X[200:]
+
+
+def _outputs(model, X_test):
+    return {"log_density": model.score_samples(X_test),
+            "exact": model.sample(7, random_state=3),
+            "sde": model.sample(4, random_state=4, method="sde", n_steps=5, progress=False)}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_saved_model_gives_identical_results_in_a_fresh_interpreter(name, data, tmp_path):
+    X, X_test = data
+    model = MODELS[name].fit(X)
+    path = model.save(tmp_path / "model")
+    assert path == tmp_path / "model.npz"
+    np.save(tmp_path / "X_test.npy", X_test)
+    script = textwrap.dedent(f"""
+        import numpy as np, wpokernel
+        model = wpokernel.load({str(path)!r})
+        X_test = np.load({str(tmp_path / 'X_test.npy')!r})
+        np.save({str(tmp_path / 'log_density.npy')!r}, model.score_samples(X_test))
+        np.save({str(tmp_path / 'exact.npy')!r}, model.sample(7, random_state=3))
+        np.save({str(tmp_path / 'sde.npy')!r},
+                model.sample(4, random_state=4, method="sde", n_steps=5, progress=False))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for key, expected in _outputs(model, X_test).items():
+        np.testing.assert_array_equal(np.load(tmp_path / f"{key}.npy"), expected)
+
+
+def test_round_trip_keeps_parameters_and_fitted_attributes(data, tmp_path):
+    model = WPOKernelScore(**FAST_WPO).fit(data[0])
+    loaded = load(model.save(tmp_path / "m.npz"))
+    assert type(loaded) is WPOKernelScore
+    assert loaded.get_params() == model.get_params()
+    assert loaded.history_ == model.history_ and loaded.n_iter_ == model.n_iter_
+    for a, b in zip(loaded.factor_network_.state_dict().values(),
+                    model.factor_network_.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # The loaded model pickles like any scikit-learn estimator.
+    again = pickle.loads(pickle.dumps(loaded))
+    np.testing.assert_array_equal(again.score_samples(data[1]), model.score_samples(data[1]))
+
+
+def test_unfitted_models_and_random_states_round_trip(tmp_path):
+    model = EmpiricalScore(bandwidth=0.3)
+    assert load(model.save(tmp_path / "u.npz")).get_params() == model.get_params()
+    seeded = WPOKernelScore(random_state=np.random.RandomState(5))
+    loaded = load(seeded.save(tmp_path / "r.npz")).random_state
+    assert loaded.randint(1000) == np.random.RandomState(5).randint(1000)
+
+
+def test_feature_names_survive(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(make_toy("moons", 50, random_state=0), columns=["a", "b"])
+    loaded = load(EmpiricalScore(bandwidth=0.2).fit(X).save(tmp_path / "f.npz"))
+    assert list(loaded.feature_names_in_) == ["a", "b"]
+
+
+def _rewrite(path, edit_metadata=None, edit_arrays=None, fix_checksum=True):
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {key: archive[key] for key in archive.files}
+    metadata = json.loads(str(entries.pop("metadata")))
+    entries.pop("checksum")
+    if edit_metadata:
+        edit_metadata(metadata)
+    if edit_arrays:
+        edit_arrays(entries)
+    text = json.dumps(metadata, sort_keys=True)
+    checksum = _checksum(text, entries) if fix_checksum else "0" * 64
+    np.savez(path, metadata=np.array(text), checksum=np.array(checksum), **entries)
+
+
+@pytest.fixture
+def saved(data, tmp_path):
+    return EmpiricalScore(bandwidth=0.2).fit(data[0]).save(tmp_path / "model.npz")
+
+
+def test_a_modified_file_is_refused(saved):
+    def shift(entries):
+        entries["array_0"] = entries["array_0"] + 1.0
+
+    _rewrite(saved, edit_arrays=shift, fix_checksum=False)
+    with pytest.raises(ValueError, match="modified after it was saved"):
+        load(saved)
+
+
+def test_a_file_of_another_version_is_refused(saved):
+    _rewrite(saved, edit_metadata=lambda m: m.update(wpokernel_version="0.0.1"))
+    with pytest.raises(ValueError, match=f"saved by wpokernel 0.0.1, this is wpokernel "
+                                         f"{wpokernel.__version__}"):
+        load(saved)
+    _rewrite(saved, edit_metadata=lambda m: m.update(format_version=99))
+    with pytest.raises(ValueError, match="format version 1, got 'wpokernel-model' version 99"):
+        load(saved)
+
+
+def test_classes_outside_the_allow_list_are_refused(saved):
+    _rewrite(saved, edit_metadata=lambda m: m["model"].update(__estimator__="subprocess.Popen"))
+    with pytest.raises(ValueError, match="Expected a wpokernel estimator in the model file, got "
+                                         "'subprocess.Popen'"):
+        load(saved)
+
+
+class _Marker:
+    """Would create a file if unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_pickled_payloads_are_never_executed(tmp_path):
+    marker = tmp_path / "executed"
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Marker(str(marker))
+    np.savez(tmp_path / "evil.npz", metadata=np.array("{}"), checksum=np.array("0"), payload=payload)
+    with pytest.raises(ValueError, match="Expected a wpokernel model file"):
+        load(tmp_path / "evil.npz")
+    assert not marker.exists()
+
+
+def test_files_that_are_not_model_files_are_refused(tmp_path):
+    (tmp_path / "text.npz").write_text("not an archive")
+    with pytest.raises(ValueError, match="Expected a wpokernel model file"):
+        load(tmp_path / "text.npz")
+    np.savez(tmp_path / "plain.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="without model metadata"):
+        load(tmp_path / "plain.npz")
+
+
+def test_unsupported_attributes_are_refused_on_save(tmp_path):
+    model = EmpiricalScore().fit(np.zeros((3, 2)) + np.arange(3)[:, None])
+    model.extra_ = object()
+    with pytest.raises(TypeError, match="Cannot save model.extra_ of type object"):
+        model.save(tmp_path / "x.npz")
