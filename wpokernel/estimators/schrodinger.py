@@ -1,0 +1,533 @@
+r"""The Schrödinger bridge between a source and the data, in closed form ("Sinkhorn bridge").
+
+Reference process: Brownian motion of variance :math:`\varepsilon` per unit time,
+:math:`dX_t = \sqrt{\varepsilon}\, dW_t` on :math:`t \in [0, 1]`. The Schrödinger bridge from a
+source :math:`\mu` to a target :math:`\nu` is the path law closest to it in relative entropy
+with these end laws; its end-point coupling is the entropic optimal transport plan for the
+cost :math:`\tfrac12\lVert x - y\rVert^2` and regularization :math:`\varepsilon`, and given its
+ends it is a Brownian bridge [Leo2014]_. With a source sample :math:`x_1, \dots, x_m`
+(weights :math:`\mu_i`: a seeded draw of the prior :math:`N(0, \sigma^2 I)`, or a second data
+set) and the data :math:`y_j` (weights :math:`\nu_j`), :func:`~wpokernel.sinkhorn.sinkhorn`
+gives the plan :math:`\pi_{ij} \propto \mu_i \nu_j e^{(f_i + g_j - \frac12\lVert x_i - y_j\rVert^2)/\varepsilon}`.
+
+**Drift** (the plug-in estimator of [PNW2024]_, [Str2023]_). Given :math:`X_t = x` the
+bridge ends at :math:`y_j` with probability
+:math:`\propto \nu_j e^{g_j/\varepsilon} N(y_j; x, \varepsilon(1 - t) I)`: the
+plan's conditional times the Brownian bridge's, since
+:math:`N(x; x_i, \varepsilon t) N(y_j; x, \varepsilon(1 - t)) / N(y_j; x_i, \varepsilon)` leaves
+a factor free of :math:`j`. So the bridge is the Doob :math:`h`-transform of the reference by
+
+.. math::
+
+    \varphi(x, t) = \sum_j \nu_j\, e^{g_j/\varepsilon}\, N(x; y_j, \varepsilon (1 - t) I),
+    \qquad \partial_t \varphi + \tfrac{\varepsilon}{2} \Delta \varphi = 0,
+
+with drift (eq. 1)
+
+.. math::
+
+    b(x, t) = \varepsilon \nabla \log \varphi(x, t)
+    = \frac{\sum_j w_j(x, t)\, y_j - x}{1 - t}, \qquad
+    w_j(x, t) = \operatorname{softmax}_j\Big(\log \nu_j + \frac{g_j}{\varepsilon}
+        - \frac{\lVert x - y_j\rVert^2}{2 \varepsilon (1 - t)}\Big),
+
+the softmax reduction with the Sinkhorn potential as logit bias. It needs only :math:`g`,
+so it moves *new* source points: :math:`dX_t = b\, dt + \sqrt{\varepsilon}\, dW_t` from
+:math:`X_0 = x` ends at :math:`y_j` with probability :math:`w_j(x, 0)`, the plan's
+conditional law extended off the sample, and :math:`E[X_1 \mid X_0 = x] = x + b(x, 0)` is the
+entropic transport map.
+
+**Mixture targets.** A target :math:`\sum_j \nu_j N(y_j, C_j)` (a KDE or a fitted mixture
+model, see :mod:`wpokernel.estimators._target`) with one potential per component, i.e. the
+terminal function :math:`\sum_j \nu_j e^{g_j/\varepsilon} N(y; y_j, C_j)`, gives (eq. 2)
+
+.. math::
+
+    \varphi(x, t) = \sum_j \nu_j\, e^{g_j/\varepsilon}\, N(x; y_j, C_j + \varepsilon (1 - t) I),
+    \qquad b = -\varepsilon \sum_j w_j(x, t)\, (C_j + \varepsilon (1 - t) I)^{-1} (x - y_j),
+
+and the bridge from :math:`x_i` picks component :math:`j` with probability
+:math:`\nu_j e^{g_j/\varepsilon} N(x_i; y_j, C_j + \varepsilon I) / \varphi(x_i, 0)`. When the
+components share an isotropic covariance :math:`C_j = c I` (KDE targets), these are the
+Sinkhorn conditions at regularization :math:`\varepsilon + c` between the source and the
+centers, so the potentials are solved there, :math:`g_j/\varepsilon := g'_j/(\varepsilon + c)`,
+and every component receives exactly its mass :math:`\nu_j`. For other structures (the local
+covariances of ``WPOKernelScore``) the potentials are those between the source and the centers
+at :math:`\varepsilon`, an approximation whose component masses are off by
+:math:`O(\lVert C_j\rVert / \varepsilon)`. Either way a component's time-1 law is
+:math:`N(y_j, C_j)` tilted by the smooth factor :math:`\hat\varphi(\cdot, 1)` below, so the
+end law approximates the target mixture without copying its centers.
+
+**Marginals and likelihood.** With the forward factor of the source sample
+
+.. math::
+
+    \hat\varphi(x, t) = \sum_i \frac{\mu_i}{\varphi(x_i, 0)}\, N(x; x_i, \varepsilon t I),
+    \qquad \partial_t \hat\varphi = \tfrac{\varepsilon}{2} \Delta \hat\varphi,
+
+the bridge started from the source sample has the normalized marginals
+:math:`p_t = \varphi(\cdot, t)\, \hat\varphi(\cdot, t)` (eq. 3) for any potentials, both factors
+mixtures that the reduction engine evaluates with their scores and Laplacians. The
+probability-flow ODE of the bridge (the likelihood identity of [CLT2022]_) has velocity and
+divergence (eq. 4)
+
+.. math::
+
+    v = b - \tfrac{\varepsilon}{2} \nabla \log p_t
+      = \tfrac{\varepsilon}{2}\big(\nabla \log \varphi - \nabla \log \hat\varphi\big), \qquad
+    \nabla \cdot v = \tfrac{\varepsilon}{2}\big(\Delta \log \varphi - \Delta \log \hat\varphi\big).
+
+The model density is :math:`p_{t_1}` at :math:`t_1 = 1 - \delta` (``end_gap``
+:math:`\delta`), where the sampler stops: with the empirical target :math:`p_1` is a sum of
+point masses, as the heat flow's is at zero noise. ``score_samples`` evaluates eq. 3;
+``log_likelihood`` integrates eq. 4 from :math:`t_1` down to a base time and adds
+:math:`\log p` there, the same number up to the ODE's discretization error. The likelihood
+with a Gaussian prior as base cannot be made closed form: the forward factor of
+:math:`N(0, \sigma^2 I)` is :math:`N(0, \sigma^2 I)/\varphi(\cdot, 0)` heat-flowed, not a mixture;
+eq. 3 is its Monte Carlo estimate from the source sample, so the density is that of the bridge
+started from the sample, which the sampler's law (started from fresh prior draws) approaches as
+``n_prior_samples`` grows.
+
+References
+----------
+.. [CLT2022] T. Chen, G.-H. Liu, E. A. Theodorou, "Likelihood training of Schrödinger bridge
+   using forward-backward SDEs theory", ICLR 2022.
+.. [Leo2014] C. Léonard, "A survey of the Schrödinger problem and some of its connections with
+   optimal transport", Discrete Contin. Dyn. Syst. A 34(4), 2014.
+.. [PNW2024] A.-A. Pooladian, J. Niles-Weed, "Plug-in estimation of Schrödinger bridges",
+   arXiv:2408.11686, 2024.
+.. [Str2023] A. Stromme, "Sampling from a Schrödinger bridge", AISTATS 2023.
+"""
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .._validation import (
+    boolean,
+    one_of,
+    open_fraction,
+    positive_int,
+    positive_real,
+    seed,
+    validate_params,
+)
+from ..integrators import euler_maruyama, ode_log_likelihood
+from ..mixture import GaussianMixtureField
+from ..reductions import Isotropic
+from ..sinkhorn import sinkhorn
+from ._base import BaseMixtureScore, _check_sample_weight
+from ._target import check_target, fit_target
+
+__all__ = ["SchrodingerBridge"]
+
+_VALID_BACKENDS = ("auto", "numpy", "torch", "keops", "cupy")
+_TRANSPORT_METHODS = ("sde", "mean")
+
+
+# ----------------------------------------------------------------------------------------
+# Schrödinger factors
+# ----------------------------------------------------------------------------------------
+
+
+def _shared_isotropic_variance(covariance):
+    """The common variance :math:`c` of a structure with :math:`C_j = c I` for all j, else 0."""
+    if isinstance(covariance, Isotropic) and np.ndim(covariance.variance) == 0:
+        return float(covariance.variance) + covariance.added_variance
+    return 0.0
+
+
+def _moments(field, x, noise):
+    """Score and Laplacian of ``log field`` at heat-flow noise ``noise``."""
+    out = field.moments(x, noise, score=True, laplacian=True)
+    disp = out.displacement
+    return -disp, out.laplacian_term - (disp * disp).sum(1)
+
+
+class SchrodingerFactors:
+    r"""The two Schrödinger factors :math:`\varphi` and :math:`\hat\varphi` of a bridge.
+
+    Both are heat flows of mixtures at speed :math:`\sqrt{\varepsilon}`: :math:`\varphi(\cdot, t)`
+    is ``backward`` at noise :math:`1 - t` (eq. 2 of the module docstring) and
+    :math:`\hat\varphi(\cdot, t)` is ``forward`` at noise :math:`t` (eq. 3), each normalized,
+    so that :math:`\log p_t = \log \varphi + \log \hat\varphi + ` ``log_scale``.
+
+    Parameters
+    ----------
+    target : GaussianMixtureField
+        Target mixture :math:`\sum_j \nu_j N(y_j, C_j)`.
+    logit_biases : ndarray of shape (n_centers,)
+        :math:`g_j / \varepsilon`.
+    source : ndarray of shape (n_sources, n_features)
+        Source sample :math:`x_i` (uniform weights).
+    epsilon : float
+        Reference variance :math:`\varepsilon`.
+    """
+
+    def __init__(self, target, logit_biases, source, epsilon):
+        beta = math.sqrt(epsilon)
+        self.epsilon = float(epsilon)
+        self.backward = GaussianMixtureField(
+            target.centers, target.covariance, target.log_weights + logit_biases, beta=beta,
+            backend=target.backend, working_memory=target.working_memory)
+        # mu_i / phi(x_i, 0) up to the normalizations of both fields, which log_scale restores.
+        log_weights = -self.backward.log_density(source, noise=1.0) - math.log(len(source))
+        self.log_scale = float(logsumexp(log_weights))
+        self.forward = GaussianMixtureField(source, Isotropic(0.0), log_weights, beta=beta,
+                                            backend=target.backend,
+                                            working_memory=target.working_memory)
+
+    def drift(self, x, t):
+        r""":math:`b(x, t) = \varepsilon \nabla \log \varphi(x, t)` (eq. 1-2)."""
+        return self.epsilon * self.backward.score(x, noise=1.0 - t)
+
+    def log_marginal(self, x, t):
+        r""":math:`\log p_t(x) = \log \varphi(x, t) + \log \hat\varphi(x, t)` (eq. 3)."""
+        return (self.backward.log_density(x, noise=1.0 - t) + self.forward.log_density(x, noise=t)
+                + self.log_scale)
+
+    def velocity_divergence(self, x, t):
+        r"""Probability-flow velocity :math:`v` and its exact divergence (eq. 4)."""
+        score, laplacian = _moments(self.backward, x, 1.0 - t)
+        score_hat, laplacian_hat = _moments(self.forward, x, t)
+        half = 0.5 * self.epsilon
+        return half * (score - score_hat), half * (laplacian - laplacian_hat)
+
+
+# ----------------------------------------------------------------------------------------
+# Estimator
+# ----------------------------------------------------------------------------------------
+
+
+def _check_time(t, name="t"):
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) \
+            or not 0 <= t <= 1:
+        raise ValueError(f"Expected {name} in [0, 1], got {t!r}.")
+    return float(t)
+
+
+class SchrodingerBridge(BaseEstimator):
+    r"""Schrödinger bridge from a Gaussian prior (or a source data set) to the data.
+
+    See the module docstring for the model: Sinkhorn potentials between a source sample and
+    the target's centers, the closed-form drift (eq. 1-2), marginals (eq. 3) and
+    probability-flow likelihood (eq. 4).
+
+    Parameters
+    ----------
+    epsilon : float, default=1.0
+        Variance per unit time :math:`\varepsilon` of the reference Brownian motion, the
+        entropic regularization of the static problem. Large: nearly independent coupling;
+        small: close to the optimal transport map (and slower Sinkhorn iterations).
+    target : None, float, {"scott", "silverman"} or mixture score model, default=None
+        Target measure of the data (:func:`~wpokernel.estimators._target.fit_target`):
+        ``None`` is the empirical measure, whose bridge copies training points; a bandwidth
+        or a fitted model such as ``WPOKernelScore()`` smooths it.
+    prior_scale : float, default=1.0
+        Standard deviation :math:`\sigma` of the prior :math:`N(0, \sigma^2 I)`.
+    n_prior_samples : int, default=1000
+        Size :math:`m` of the prior sample the potentials are solved against (unused with
+        ``X_source``).
+    tol : float, default=1e-9
+        Marginal-error tolerance of the Sinkhorn iterations.
+    max_iter : int, default=1000
+        Largest number of Sinkhorn iterations.
+    n_steps : int, default=100
+        Steps of the samplers and of the likelihood ODE, on a grid geometric in :math:`1 - t`.
+    end_gap : float, default=1e-5
+        :math:`\delta`: the samplers stop at :math:`t_1 = 1 - \delta`, where the model density
+        is evaluated.
+    backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
+        Reduction backend of the Sinkhorn half-steps and of every field evaluation.
+    working_memory : float, default=256
+        Memory budget in MiB of the blocked reductions.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the prior sample (a target model keeps its own ``random_state``).
+    progress : bool, default=True
+        Progress bars of the Sinkhorn iterations and the integrators.
+
+    Attributes
+    ----------
+    source_ : ndarray of shape (n_sources, n_features)
+        The source sample: the prior draw, or ``X_source``.
+    gaussian_source_ : bool
+        Whether the source is the Gaussian prior (else ``X_source``).
+    target_field_ : GaussianMixtureField
+        Target mixture :math:`\sum_j \nu_j N(y_j, C_j)`.
+    target_estimator_ : BaseMixtureScore or None
+        The fitted clone when ``target`` is an estimator.
+    sinkhorn_epsilon_ : float
+        Regularization the potentials were solved at: :math:`\varepsilon + c` for a shared
+        isotropic component variance :math:`c`, else :math:`\varepsilon`.
+    f_, g_ : ndarray of shape (n_sources,) and (n_centers,)
+        Sinkhorn potentials at ``sinkhorn_epsilon_``; the logit biases are
+        ``g_ / sinkhorn_epsilon_``.
+    n_iter_ : int
+        Sinkhorn iterations.
+    marginal_error_ : float
+        :math:`\ell_1` marginal error of the Sinkhorn plan.
+    factors_ : SchrodingerFactors
+        :math:`\varphi` and :math:`\hat\varphi`.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wpokernel.estimators.schrodinger import SchrodingerBridge
+    >>> X = np.random.default_rng(0).normal(size=(100, 2)) + 3.0
+    >>> model = SchrodingerBridge(target="scott", n_prior_samples=100, random_state=0,
+    ...                           progress=False).fit(X)
+    >>> model.sample(4, random_state=0, n_steps=20).shape
+    (4, 2)
+    """
+
+    _parameter_constraints = {
+        "epsilon": positive_real,
+        "target": check_target,
+        "prior_scale": positive_real,
+        "n_prior_samples": positive_int,
+        "tol": positive_real,
+        "max_iter": positive_int,
+        "n_steps": positive_int,
+        "end_gap": open_fraction,
+        "backend": one_of(*_VALID_BACKENDS),
+        "working_memory": positive_real,
+        "random_state": seed,
+        "progress": boolean,
+    }
+
+    def __init__(self, *, epsilon=1.0, target=None, prior_scale=1.0, n_prior_samples=1000,
+                 tol=1e-9, max_iter=1000, n_steps=100, end_gap=1e-5, backend="auto",
+                 working_memory=256, random_state=None, progress=True):
+        self.epsilon = epsilon
+        self.target = target
+        self.prior_scale = prior_scale
+        self.n_prior_samples = n_prior_samples
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_steps = n_steps
+        self.end_gap = end_gap
+        self.backend = backend
+        self.working_memory = working_memory
+        self.random_state = random_state
+        self.progress = progress
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, X, y=None, *, X_source=None, sample_weight=None):
+        r"""Solve the static problem between the source and the target measure of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data: the target end of the bridge.
+        y : None
+            Ignored (scikit-learn passes labels to every estimator in some checks, so the
+            source is a keyword).
+        X_source : array-like of shape (n_sources, n_features), default=None
+            Source data for a data-to-data bridge; ``None`` draws ``n_prior_samples`` points
+            of :math:`N(0, \sigma^2 I)`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of ``X``.
+
+        Returns
+        -------
+        self : object
+        """
+        del y
+        validate_params(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=self._min_samples())
+        weight = _check_sample_weight(sample_weight, X.shape[0])
+        self.source_ = self._source(X_source, X.shape[1])
+        self.gaussian_source_ = X_source is None
+        self.target_field_, self.target_estimator_ = fit_target(
+            self.target, X, None if sample_weight is None else weight,
+            backend=self.backend, working_memory=self.working_memory)
+        field = self.target_field_
+        self.sinkhorn_epsilon_ = self.epsilon + _shared_isotropic_variance(field.covariance)
+        result = sinkhorn(self.source_, field.centers, self.sinkhorn_epsilon_,
+                          b=np.exp(field.log_weights), tol=self.tol, max_iter=self.max_iter,
+                          backend=self.backend, working_memory=self.working_memory,
+                          progress=self.progress)
+        self.f_, self.g_, self.n_iter_, self.marginal_error_ = result
+        self.factors_ = SchrodingerFactors(field, self.g_ / self.sinkhorn_epsilon_, self.source_,
+                                           self.epsilon)
+        return self
+
+    def _min_samples(self):
+        return 2 if isinstance(self.target, str) else 1
+
+    def _source(self, X_source, n_features):
+        if X_source is None:
+            rng = check_random_state(self.random_state)
+            return self.prior_scale * rng.standard_normal((self.n_prior_samples, n_features))
+        X_source = check_array(X_source, dtype=np.float64, copy=True, input_name="X_source")
+        if X_source.shape[1] != n_features:
+            raise ValueError(f"Expected X_source with {n_features} features like X, "
+                             f"got {X_source.shape[1]}.")
+        return X_source
+
+    # ---------------------------------------------------------------- fields
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=np.float64, reset=False)
+
+    def drift(self, X, t):
+        r"""Bridge drift :math:`b(x, t) = \varepsilon \nabla \log \varphi(x, t)` (eq. 1-2).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        t : float in [0, 1]
+            Time; ``t = 1`` needs a target with positive covariances.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        return self.factors_.drift(self._check_X(X), _check_time(t))
+
+    def marginal_log_density(self, X, t):
+        r"""Log-density :math:`\log p_t(x)` of the bridge from the source sample (eq. 3).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        t : float in (0, 1]
+            Time (at ``t = 0`` the marginal is the source sample's point masses).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.factors_.log_marginal(self._check_X(X), _check_time(t))
+
+    def score_samples(self, X):
+        r"""Normalized log-density :math:`\log p_{t_1}(x)` of the model at :math:`t_1 = 1 - \delta`.
+
+        Closed form (eq. 3); :meth:`log_likelihood` reaches the same value through the
+        probability-flow ODE.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.marginal_log_density(X, 1.0 - self.end_gap)
+
+    # Mean of score_samples, as GaussianMixture.score.
+    score = BaseMixtureScore.score
+
+    def log_likelihood(self, X, *, base_time=0.5, n_steps=None, progress=None):
+        r"""Log-density at :math:`t_1 = 1 - \delta` through the probability-flow ODE (eq. 4).
+
+        .. math::
+
+            \log p_{t_1}(x) = \log p_{t_0}(x_{t_0}) + \int_{t_1}^{t_0} \nabla\cdot v(x_t, t)\, dt,
+
+        Heun steps on a grid geometric in :math:`1 - t` from :math:`t_1` to the base time
+        :math:`t_0`, where :math:`\log p_{t_0}` is closed form.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        base_time : float in (0, 1 - end_gap), default=0.5
+            :math:`t_0`; the exact value does not depend on it.
+        n_steps : int, default=None
+            ODE steps (``None``: the estimator's ``n_steps``).
+        progress : bool, default=None
+            Progress bar (``None``: the estimator's ``progress``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        X = self._check_X(X)
+        t_end = 1.0 - self.end_gap
+        base_time = _check_time(base_time, "base_time")
+        if not 0 < base_time < t_end:
+            raise ValueError(f"Expected 0 < base_time < 1 - end_gap = {t_end:g}, got {base_time!r}.")
+        n_steps, progress = self._run_settings(n_steps, progress)
+        times = 1.0 - np.geomspace(self.end_gap, 1.0 - base_time, n_steps + 1)
+        x_base, integral = ode_log_likelihood(self.factors_.velocity_divergence, X, times,
+                                              progress, "bridge likelihood ODE")
+        return self.factors_.log_marginal(x_base, base_time) + integral
+
+    # ---------------------------------------------------------------- sampling
+    def _run_settings(self, n_steps, progress):
+        n_steps = self.n_steps if n_steps is None else n_steps
+        positive_int("n_steps", n_steps)
+        return n_steps, self.progress if progress is None else bool(progress)
+
+    def transport(self, X, random_state=None, *, method="sde", n_steps=None, progress=None):
+        r"""Move source points along the bridge.
+
+        ``"sde"`` integrates :math:`dX_t = b\, dt + \sqrt{\varepsilon}\, dW_t` from
+        :math:`X_0 = x` by Euler–Maruyama on a grid geometric in :math:`1 - t`, from
+        :math:`t = 0` to :math:`t_1 = 1 - \delta`, and returns :math:`X_{t_1}`;
+        ``"mean"`` returns the entropic map :math:`E[X_1 \mid X_0 = x] = x + b(x, 0)`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Source points.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the Brownian increments.
+        method : {"sde", "mean"}, default="sde"
+        n_steps : int, default=None
+            Euler–Maruyama steps (``None``: the estimator's ``n_steps``).
+        progress : bool, default=None
+            Progress bar (``None``: the estimator's ``progress``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        X = self._check_X(X)
+        one_of(*_TRANSPORT_METHODS)("method", method)
+        n_steps, progress = self._run_settings(n_steps, progress)
+        if method == "mean":
+            return X + self.factors_.drift(X, 0.0)
+        times = 1.0 - np.geomspace(1.0, self.end_gap, n_steps + 1)
+        return euler_maruyama(self.factors_.drift, X, times, math.sqrt(self.epsilon),
+                              check_random_state(random_state), progress, "Schrödinger bridge")
+
+    def sample(self, n_samples=1, random_state=None, *, n_steps=None, progress=None):
+        r"""Draw from the model: fresh source points carried along the bridge to :math:`t_1`.
+
+        The starting points are new draws of :math:`N(0, \sigma^2 I)`, or of the source data
+        (with replacement) for a data-to-data bridge; then :meth:`transport` with ``"sde"``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            Seed of the starting points and the Brownian increments.
+        n_steps : int, default=None
+            Euler–Maruyama steps (``None``: the estimator's ``n_steps``).
+        progress : bool, default=None
+            Progress bar (``None``: the estimator's ``progress``).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        positive_int("n_samples", n_samples)
+        rng = check_random_state(random_state)
+        if self.gaussian_source_:
+            start = self.prior_scale * rng.standard_normal((n_samples, self.n_features_in_))
+        else:
+            start = self.source_[rng.randint(len(self.source_), size=n_samples)]
+        return self.transport(start, rng, n_steps=n_steps, progress=progress)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
