@@ -25,7 +25,7 @@ with :math:`\omega` the responsibilities of :math:`p_\sigma` and
 :math:`\nu = \operatorname{softmax}_k(-\lVert x - x_k\rVert^2 / 2\sigma^2)`. For the empirical
 target (:math:`C_j = 0`) the score difference times :math:`\sigma^2` is the difference of two
 mean-shift vectors, :math:`\sum_j \omega_j z_j - \sum_k \nu_k x_k`, a displacement. The
-particle update of [Web2023]_ (Algorithm 1, kernel form) is the explicit Euler step
+kernel-based particle update of [Web2023]_ is the explicit Euler step
 
 .. math::
 
@@ -36,10 +36,16 @@ with step size :math:`\eta` and :math:`\sigma_t` geometric from :math:`\sigma_{\
 :math:`\sigma_{\min}`. Since :math:`q_\sigma` is built from all particles, they interact: the
 flow of a batch of particles depends on the batch size.
 
-With the empirical target and a small :math:`\sigma_{\min}` each particle ends on a training
-point (the update tends to :math:`x_k \leftarrow x_k + \eta(z_{\mathrm{nearest}} - x_k)`); a
-smoothed target (KDE, ``WPOKernelScore``) has :math:`C_j \succ 0`, so the pull fades as
-:math:`\sigma \to 0` and the particles keep the spread of the target's components.
+The particle density :math:`q_\sigma` estimates the particles' law only down to their own
+resolution: for :math:`\sigma` well below the spacing of the particles each one's own kernel
+dominates, :math:`\nabla \log q_\sigma(x_k) \to 0`, and the update becomes a mean shift on
+:math:`p_\sigma` that contracts the particles towards its modes (in 6-D with a few thousand
+particles this visibly shrinks the sample). The default :math:`\sigma_{\min}` is therefore
+Scott's bandwidth of the data, the usual resolution of a kernel estimate from that many points.
+With the empirical target and :math:`\sigma_{\min} \to 0` each particle ends on a training
+point (the update tends to :math:`x_k \leftarrow x_k + \eta(z_{\mathrm{nearest}} - x_k)`):
+the memorizing case. A smoothed target (KDE, ``WPOKernelScore``) has :math:`C_j \succ 0`, so
+its pull fades as :math:`\sigma \to 0` and the particles keep the spread of its components.
 
 References
 ----------
@@ -65,14 +71,14 @@ from ..mixture import GaussianMixtureField
 from ..reductions import DEFAULT_WORKING_MEMORY, Isotropic
 from ._base import _check_sample_weight
 from ._target import check_target, fit_target
+from .empirical import bandwidth_rule
 
 __all__ = ["ScoreDifferenceFlow", "score_difference"]
 
-# Default noise levels as multiples of the data's scale (root mean square deviation of a
-# coordinate): at sigma_max the smoothed source and target are nearly alike, so the flow
-# starts gently; sigma_min is well below the spacing of a few thousand points in low dimension.
+# Default sigma_max as a multiple of the data's scale (root mean square deviation of a
+# coordinate): there the smoothed moment-matched source and the target are nearly alike, so
+# the flow starts gently.
 _SIGMA_MAX_FRACTION = 1.0
-_SIGMA_MIN_FRACTION = 0.01
 
 
 # ----------------------------------------------------------------------------------------
@@ -167,11 +173,12 @@ class ScoreDifferenceFlow(BaseEstimator):
     sigma_max : float, default=None
         Largest smoothing scale; ``None`` means the data's scale (``scale_``).
     sigma_min : float, default=None
-        Smallest smoothing scale; ``None`` means ``0.01 * scale_``.
+        Smallest smoothing scale; ``None`` means Scott's bandwidth of the data (see the module
+        docstring). Small values let the empirical target copy training points.
     step_size : float, default=1.0
         Step :math:`\eta` of the update; :math:`\eta \le 1` keeps it a fraction of the
         mean-shift displacement.
-    n_steps : int, default=200
+    n_steps : int, default=100
         Number of updates :math:`T`, one per noise level.
     backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
         Reduction backend.
@@ -182,7 +189,7 @@ class ScoreDifferenceFlow(BaseEstimator):
 
     Attributes
     ----------
-    target_ : GaussianMixtureField
+    target_field_ : GaussianMixtureField
         The target mixture :math:`p`.
     target_estimator_ : BaseMixtureScore or None
         The fitted clone when ``target`` is an estimator.
@@ -218,7 +225,7 @@ class ScoreDifferenceFlow(BaseEstimator):
         "progress": boolean,
     }
 
-    def __init__(self, *, target=None, sigma_max=None, sigma_min=None, step_size=1.0, n_steps=200,
+    def __init__(self, *, target=None, sigma_max=None, sigma_min=None, step_size=1.0, n_steps=100,
                  backend="auto", working_memory=DEFAULT_WORKING_MEMORY, progress=True):
         self.target = target
         self.sigma_max = sigma_max
@@ -254,21 +261,21 @@ class ScoreDifferenceFlow(BaseEstimator):
         self.scale_ = float(np.sqrt(np.trace(self.source_covariance_) / X.shape[1]))
         if self.scale_ <= 0:
             raise ValueError("Expected data with a positive variance, got identical points.")
-        self._resolve_sigmas()
-        self.target_, self.target_estimator_ = fit_target(
+        self._resolve_sigmas(X, weight)
+        self.target_field_, self.target_estimator_ = fit_target(
             self.target, X, None if sample_weight is None else weight, backend=self.backend,
             working_memory=self.working_memory)
         return self
 
-    def _resolve_sigmas(self):
+    def _resolve_sigmas(self, X, weight):
         self.sigma_max_ = (_SIGMA_MAX_FRACTION * self.scale_ if self.sigma_max is None
                            else float(self.sigma_max))
-        self.sigma_min_ = (_SIGMA_MIN_FRACTION * self.scale_ if self.sigma_min is None
+        self.sigma_min_ = (bandwidth_rule(X, "scott", weight) if self.sigma_min is None
                            else float(self.sigma_min))
         if self.sigma_min_ > self.sigma_max_:
             raise ValueError(f"Expected sigma_min <= sigma_max, got sigma_min={self.sigma_min_:g} "
-                             f"and sigma_max={self.sigma_max_:g} (None resolves to a multiple "
-                             f"of the data scale {self.scale_:g}).")
+                             f"and sigma_max={self.sigma_max_:g} (None resolves to the data scale "
+                             f"{self.scale_:g} and to Scott's bandwidth).")
 
     def transport(self, X_source, *, n_steps=None, progress=None):
         r"""Flow the given particles to the target.
@@ -299,7 +306,7 @@ class ScoreDifferenceFlow(BaseEstimator):
         def displacement(x, t):
             sigma = sigmas[int(t)]
             return self.step_size * sigma**2 * score_difference(
-                self.target_, x, sigma, backend=self.backend, working_memory=self.working_memory)
+                self.target_field_, x, sigma, backend=self.backend, working_memory=self.working_memory)
 
         # The time is the update counter (unit steps), and without noise Euler-Maruyama is the
         # explicit Euler update of the flow; the seed only fixes the unused noise draws.
