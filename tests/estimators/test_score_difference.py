@@ -93,6 +93,14 @@ def test_score_difference_matches_loops_and_autograd(targets, name, sigma):
                                atol=1e-10 * scale)
 
 
+def test_score_difference_is_the_same_on_every_backend(targets, backend):
+    x = np.random.default_rng(1).normal(size=(25, 2))
+    field = targets["kde"]
+    target = GaussianMixtureField(field.centers, field.covariance, field.log_weights, backend=backend)
+    np.testing.assert_allclose(score_difference(target, x, 0.3, backend=backend),
+                               _score_difference_loop(field, x, 0.3), rtol=1e-8)
+
+
 def test_a_lone_particle_follows_the_smoothed_target_score(targets):
     # With one particle q_sigma is a Gaussian centred on it, of zero score there, and p_sigma
     # is the mixture with covariances C_j + sigma^2 I (dense reference by scipy.stats).
