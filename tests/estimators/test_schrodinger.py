@@ -11,7 +11,8 @@ from scipy.stats import chisquare, kstest, multivariate_normal, norm
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from wpokernel import WPOKernelScore
+import wpokernel
+from wpokernel import WPOKernelScore, estimators
 from wpokernel.datasets import make_toy
 from wpokernel.diagnostics import memorization_ratio
 from wpokernel.estimators.schrodinger import SchrodingerBridge
@@ -296,6 +297,16 @@ def test_data_to_data_samples_start_from_the_source(small):
 def test_pickle_round_trip(fitted, small):
     x = small[2]
     loaded = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(loaded.score_samples(x), fitted.score_samples(x))
+    np.testing.assert_array_equal(loaded.sample(3, random_state=2, n_steps=10),
+                                  fitted.sample(3, random_state=2, n_steps=10))
+
+
+@pytest.mark.skipif("SchrodingerBridge" not in estimators.__all__,
+                    reason="model files allow-list the estimators that wpokernel.estimators exports")
+def test_model_file_round_trip(fitted, small, tmp_path):
+    x = small[2]
+    loaded = wpokernel.load(fitted.save(tmp_path / "bridge.npz"))
     np.testing.assert_array_equal(loaded.score_samples(x), fitted.score_samples(x))
     np.testing.assert_array_equal(loaded.sample(3, random_state=2, n_steps=10),
                                   fitted.sample(3, random_state=2, n_steps=10))

@@ -10,12 +10,14 @@ ends it is a Brownian bridge [Leo2014]_. With a source sample :math:`x_1, \dots,
 set) and the data :math:`y_j` (weights :math:`\nu_j`), :func:`~wpokernel.sinkhorn.sinkhorn`
 gives the plan :math:`\pi_{ij} \propto \mu_i \nu_j e^{(f_i + g_j - \frac12\lVert x_i - y_j\rVert^2)/\varepsilon}`.
 
-**Drift** (the plug-in estimator of [PNW2024]_, [Str2023]_). Given :math:`X_t = x` the
-bridge ends at :math:`y_j` with probability
-:math:`\propto \nu_j e^{g_j/\varepsilon} N(y_j; x, \varepsilon(1 - t) I)`: the
-plan's conditional times the Brownian bridge's, since
-:math:`N(x; x_i, \varepsilon t) N(y_j; x, \varepsilon(1 - t)) / N(y_j; x_i, \varepsilon)` leaves
-a factor free of :math:`j`. So the bridge is the Doob :math:`h`-transform of the reference by
+**Drift** (the plug-in estimator of [PNW2024]_, [Str2023]_). Given its ends the bridge is a
+Brownian bridge, so :math:`(x_i, y_j, X_t)` has density :math:`\pi_{ij}\, N(x; x_i, \varepsilon t I)
+N(y_j; x, \varepsilon(1 - t) I) / N(y_j; x_i, \varepsilon I)`; the Gaussian kernel in
+:math:`\pi_{ij}` cancels the denominator and the density factorizes as
+:math:`\mu_i e^{f_i/\varepsilon} N(x; x_i, \varepsilon t I) \cdot \nu_j e^{g_j/\varepsilon}
+N(y_j; x, \varepsilon(1 - t) I)`. Given :math:`X_t = x` the bridge therefore ends at
+:math:`y_j` with probability :math:`\propto \nu_j e^{g_j/\varepsilon} N(y_j; x, \varepsilon(1 - t) I)`.
+So the bridge is the Doob :math:`h`-transform of the reference by
 
 .. math::
 
@@ -118,12 +120,13 @@ from .._validation import (
 )
 from ..integrators import euler_maruyama, ode_log_likelihood
 from ..mixture import GaussianMixtureField
+from ..persistence import SaveMixin
 from ..reductions import Isotropic
 from ..sinkhorn import sinkhorn
 from ._base import BaseMixtureScore, _check_sample_weight
 from ._target import check_target, fit_target
 
-__all__ = ["SchrodingerBridge"]
+__all__ = ["SchrodingerBridge", "SchrodingerFactors"]
 
 _VALID_BACKENDS = ("auto", "numpy", "torch", "keops", "cupy")
 _TRANSPORT_METHODS = ("sde", "mean")
@@ -155,31 +158,51 @@ class SchrodingerFactors:
     is ``backward`` at noise :math:`1 - t` (eq. 2 of the module docstring) and
     :math:`\hat\varphi(\cdot, t)` is ``forward`` at noise :math:`t` (eq. 3), each normalized,
     so that :math:`\log p_t = \log \varphi + \log \hat\varphi + ` ``log_scale``.
+    :meth:`from_potentials` builds them.
 
     Parameters
     ----------
-    target : GaussianMixtureField
-        Target mixture :math:`\sum_j \nu_j N(y_j, C_j)`.
-    logit_biases : ndarray of shape (n_centers,)
-        :math:`g_j / \varepsilon`.
-    source : ndarray of shape (n_sources, n_features)
-        Source sample :math:`x_i` (uniform weights).
+    backward, forward : GaussianMixtureField
+        The normalized factors, with ``beta`` :math:`= \sqrt{\varepsilon}`.
+    log_scale : float
+        :math:`\log` of the product of the two normalizing constants.
     epsilon : float
         Reference variance :math:`\varepsilon`.
     """
 
-    def __init__(self, target, logit_biases, source, epsilon):
+    def __init__(self, backward, forward, log_scale, epsilon):
+        self.backward = backward
+        self.forward = forward
+        self.log_scale = log_scale
+        self.epsilon = epsilon
+
+    @classmethod
+    def from_potentials(cls, target, logit_biases, source, epsilon):
+        r"""Factors of the bridge from ``source`` (uniform weights) to ``target``.
+
+        Parameters
+        ----------
+        target : GaussianMixtureField
+            Target mixture :math:`\sum_j \nu_j N(y_j, C_j)`.
+        logit_biases : ndarray of shape (n_centers,)
+            :math:`g_j / \varepsilon`.
+        source : ndarray of shape (n_sources, n_features)
+            Source sample :math:`x_i`.
+        epsilon : float
+            Reference variance :math:`\varepsilon`.
+
+        Returns
+        -------
+        SchrodingerFactors
+        """
         beta = math.sqrt(epsilon)
-        self.epsilon = float(epsilon)
-        self.backward = GaussianMixtureField(
-            target.centers, target.covariance, target.log_weights + logit_biases, beta=beta,
-            backend=target.backend, working_memory=target.working_memory)
+        settings = {"beta": beta, "backend": target.backend, "working_memory": target.working_memory}
+        backward = GaussianMixtureField(target.centers, target.covariance,
+                                        target.log_weights + logit_biases, **settings)
         # mu_i / phi(x_i, 0) up to the normalizations of both fields, which log_scale restores.
-        log_weights = -self.backward.log_density(source, noise=1.0) - math.log(len(source))
-        self.log_scale = float(logsumexp(log_weights))
-        self.forward = GaussianMixtureField(source, Isotropic(0.0), log_weights, beta=beta,
-                                            backend=target.backend,
-                                            working_memory=target.working_memory)
+        log_weights = -backward.log_density(source, noise=1.0) - math.log(len(source))
+        forward = GaussianMixtureField(source, Isotropic(0.0), log_weights, **settings)
+        return cls(backward, forward, float(logsumexp(log_weights)), float(epsilon))
 
     def drift(self, x, t):
         r""":math:`b(x, t) = \varepsilon \nabla \log \varphi(x, t)` (eq. 1-2)."""
@@ -210,7 +233,7 @@ def _check_time(t, name="t"):
     return float(t)
 
 
-class SchrodingerBridge(BaseEstimator):
+class SchrodingerBridge(SaveMixin, BaseEstimator):
     r"""Schrödinger bridge from a Gaussian prior (or a source data set) to the data.
 
     See the module docstring for the model: Sinkhorn potentials between a source sample and
@@ -270,8 +293,13 @@ class SchrodingerBridge(BaseEstimator):
         Sinkhorn iterations.
     marginal_error_ : float
         :math:`\ell_1` marginal error of the Sinkhorn plan.
+    backward_field_, forward_field_ : GaussianMixtureField
+        The normalized factors :math:`\varphi` (target side) and :math:`\hat\varphi` (source
+        side), heat-flowed at speed :math:`\sqrt{\varepsilon}`.
+    log_scale_ : float
+        Log of the product of their normalizing constants.
     factors_ : SchrodingerFactors
-        :math:`\varphi` and :math:`\hat\varphi`.
+        View of the three above, with the drift, marginal and probability-flow formulas.
     n_features_in_ : int
 
     Examples
@@ -353,9 +381,18 @@ class SchrodingerBridge(BaseEstimator):
                           backend=self.backend, working_memory=self.working_memory,
                           progress=self.progress)
         self.f_, self.g_, self.n_iter_, self.marginal_error_ = result
-        self.factors_ = SchrodingerFactors(field, self.g_ / self.sinkhorn_epsilon_, self.source_,
-                                           self.epsilon)
+        factors = SchrodingerFactors.from_potentials(field, self.g_ / self.sinkhorn_epsilon_,
+                                                     self.source_, self.epsilon)
+        # Stored as fields and a number, which model files hold (wpokernel.persistence).
+        self.backward_field_, self.forward_field_ = factors.backward, factors.forward
+        self.log_scale_ = factors.log_scale
         return self
+
+    @property
+    def factors_(self):
+        """:class:`SchrodingerFactors` view of the fitted fields."""
+        return SchrodingerFactors(self.backward_field_, self.forward_field_, self.log_scale_,
+                                  self.backward_field_.beta**2)
 
     def _min_samples(self):
         return 2 if isinstance(self.target, str) else 1
@@ -492,10 +529,11 @@ class SchrodingerBridge(BaseEstimator):
         X = self._check_X(X)
         one_of(*_TRANSPORT_METHODS)("method", method)
         n_steps, progress = self._run_settings(n_steps, progress)
+        factors = self.factors_
         if method == "mean":
-            return X + self.factors_.drift(X, 0.0)
+            return X + factors.drift(X, 0.0)
         times = 1.0 - np.geomspace(1.0, self.end_gap, n_steps + 1)
-        return euler_maruyama(self.factors_.drift, X, times, math.sqrt(self.epsilon),
+        return euler_maruyama(factors.drift, X, times, math.sqrt(factors.epsilon),
                               check_random_state(random_state), progress, "Schrödinger bridge")
 
     def sample(self, n_samples=1, random_state=None, *, n_steps=None, progress=None):
