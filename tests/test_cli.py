@@ -75,3 +75,109 @@ def test_runtime_error_is_one_line_with_exit_code_2(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wpokernel: error:")
+
+
+# ---------------------------------------------------------------------------- model commands
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    X = np.random.default_rng(0).normal(size=(160, 2))
+    np.save(folder / "train.npy", X[:120])
+    np.savetxt(folder / "test.csv", X[120:], delimiter=",", header="x,y", comments="")
+    np.savez(folder / "test.npz", points=X[120:])
+    return folder, X[:120], X[120:]
+
+
+def _assert_one_line_error(result, message):
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wpokernel: error:"), result.stderr
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize("command", ["fit", "sample", "evaluate", "score"])
+def test_every_command_has_help(command, tmp_path):
+    result = _run_cli(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "usage: wpokernel " + command in result.stdout
+
+
+def test_fit_sample_score_evaluate_end_to_end(files):
+    from wpokernel import EmpiricalScore, load
+
+    folder, X_train, X_test = files
+    model = folder / "model.npz"
+    result = _run_cli("fit", "train.npy", "--model", "empirical", "-p", "bandwidth=0.3",
+                      "-o", str(model), "--no-progress", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "fitted EmpiricalScore on 120 points of dimension 2" in result.stdout
+    # The file holds the model a Python user would fit.
+    expected = EmpiricalScore(bandwidth=0.3, progress=False).fit(X_train)
+    np.testing.assert_array_equal(load(model).score_samples(X_test), expected.score_samples(X_test))
+
+    result = _run_cli("sample", str(model), "-n", "25", "-o", "samples.csv", "--seed", "3",
+                      cwd=folder)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(np.loadtxt(folder / "samples.csv", delimiter=","),
+                               expected.sample(25, random_state=3), rtol=1e-15)
+
+    result = _run_cli("score", str(model), "test.csv", "-o", "logp.npy", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(folder / "logp.npy"), expected.score_samples(X_test))
+    assert f"{expected.score(X_test):.6g}" in result.stdout
+
+    result = _run_cli("evaluate", str(model), "--train", "train.npy", "--test", "test.npz",
+                      "--seed", "0", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "held-out mean log-likelihood" in result.stdout and "energy distance" in result.stdout
+
+
+def test_fit_wpo_with_parameters(files):
+    folder = files[0]
+    result = _run_cli("fit", "train.npy", "--model", "wpo", "-p", "max_iter=3", "-p",
+                      "structure=diagonal", "-o", "wpo.npz", "--seed", "0", "--no-progress",
+                      cwd=folder)
+    assert result.returncode == 0, result.stderr
+    from wpokernel import load
+
+    model = load(folder / "wpo.npz")
+    assert model.structure_ == "diagonal" and model.random_state == 0 and model.n_iter_ <= 3
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ("fit", "missing.npy", "-o", "m.npz"), "Expected an existing data file"),
+    (None, ("fit", "train.txt", "-o", "m.npz"), "Expected a data file ending in"),
+    ("nan.csv", ("fit", "nan.csv", "-o", "m.npz"), "Expected finite numbers"),
+    ("words.csv", ("fit", "words.csv", "-o", "m.npz"), "Could not read numbers"),
+    ("cube.npy", ("fit", "cube.npy", "-o", "m.npz"), "Expected a 2-D array"),
+    ("two.npz", ("fit", "two.npz", "-o", "m.npz"), "Expected one array"),
+    (None, ("fit", "train.npy", "-p", "max_iter=-1", "-o", "m.npz"), "Expected max_iter >= 0"),
+    (None, ("fit", "train.npy", "-p", "colour=1", "-o", "m.npz"), "Invalid parameter 'colour'"),
+    (None, ("sample", "train.npy", "-n", "3", "-o", "s.npy"), "Expected a wpokernel model file"),
+    ("model", ("sample", "model.npz", "-n", "3", "-o", "s.txt"), "ending in .npy or .csv"),
+    ("model", ("sample", "model.npz", "-n", "3", "-o", "s.npy", "--method", "magic"),
+     "Expected method in"),
+    ("model", ("score", "model.npz", "wide.npy"), "features"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(files, setup, args, message):
+    folder = files[0]
+    if setup == "nan.csv":
+        (folder / "nan.csv").write_text("1,2\n3,nan\n")
+    elif setup == "words.csv":
+        (folder / "words.csv").write_text("a,b\n1,x\n")
+    elif setup == "cube.npy":
+        np.save(folder / "cube.npy", np.zeros((2, 2, 2)))
+    elif setup == "two.npz":
+        np.savez(folder / "two.npz", a=np.zeros((3, 2)), b=np.zeros((3, 2)))
+    elif setup == "model":
+        from wpokernel import EmpiricalScore
+
+        EmpiricalScore(bandwidth=0.3).fit(files[1]).save(folder / "model.npz")
+        np.save(folder / "wide.npy", np.zeros((4, 5)))
+    _assert_one_line_error(_run_cli(*args, cwd=folder), message)
+
+
+def test_bad_parameter_syntax_is_an_argparse_error(files):
+    result = _run_cli("fit", "train.npy", "-p", "nonsense", "-o", "m.npz", cwd=files[0])
+    assert result.returncode == 2 and "Expected K=V" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -241,7 +241,10 @@ def load(path):
     from . import __version__
 
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an archive")
+        with archive:
             entries = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError) as exc:
         raise ValueError(f"Expected a wpokernel model file (.npz) at {path}, got an unreadable "
