@@ -6,11 +6,33 @@ reduction engine on NumPy / torch / KeOps / CuPy, reverse heat-flow samplers and
 diagnostics of memorization and sample quality.
 """
 
-from .estimators import EmpiricalScore, WPOKernelScore
+from .estimators import (
+    ConditionalSchrodingerBridge,
+    EmpiricalScore,
+    FollmerBridge,
+    NadarayaWatson,
+    SchrodingerBridge,
+    ScoreDifferenceFlow,
+    StochasticInterpolant,
+    WPOKernelScore,
+)
 from .mixture import GaussianMixtureField
 from .persistence import load
 from .schedules import HeatSchedule
 
 __version__ = "0.1.0"
 
-__all__ = ["EmpiricalScore", "GaussianMixtureField", "HeatSchedule", "WPOKernelScore", "__version__", "load"]
+__all__ = [
+    "ConditionalSchrodingerBridge",
+    "EmpiricalScore",
+    "FollmerBridge",
+    "GaussianMixtureField",
+    "HeatSchedule",
+    "NadarayaWatson",
+    "SchrodingerBridge",
+    "ScoreDifferenceFlow",
+    "StochasticInterpolant",
+    "WPOKernelScore",
+    "__version__",
+    "load",
+]

@@ -1,6 +1,20 @@
 """Estimators: thin scikit-learn adapters that build a mixture field and hand it to the dynamics."""
 
+from .conditional import ConditionalSchrodingerBridge, NadarayaWatson
 from .empirical import EmpiricalScore
+from .follmer import FollmerBridge
+from .interpolant import StochasticInterpolant
+from .schrodinger import SchrodingerBridge
+from .score_difference import ScoreDifferenceFlow
 from .wpo import WPOKernelScore
 
-__all__ = ["EmpiricalScore", "WPOKernelScore"]
+__all__ = [
+    "ConditionalSchrodingerBridge",
+    "EmpiricalScore",
+    "FollmerBridge",
+    "NadarayaWatson",
+    "SchrodingerBridge",
+    "ScoreDifferenceFlow",
+    "StochasticInterpolant",
+    "WPOKernelScore",
+]
