@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "boolean",
+    "check_sample_weight",
     "nonnegative_real",
     "one_of",
     "positive_int",
@@ -112,6 +113,39 @@ def real_or_option(real_check, *options):
             real_check(name, value)
 
     return check
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Frequency weights of ``n_samples`` rows: finite, non-negative, with a positive sum.
+
+    Parameters
+    ----------
+    sample_weight : None, float or array-like of shape (n_samples,)
+        ``None`` gives unit weights and a number the same weight for every row.
+    n_samples : int
+        Number of rows.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> check_sample_weight(None, 2), check_sample_weight(3, 2)
+    (array([1., 1.]), array([3., 3.]))
+    """
+    if sample_weight is None:
+        return np.ones(n_samples)
+    weight = np.asarray(sample_weight, dtype=float)
+    if weight.ndim == 0:
+        weight = np.full(n_samples, float(weight))
+    if weight.shape != (n_samples,):
+        raise ValueError(f"Expected sample_weight of shape ({n_samples},), got {weight.shape}.")
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+        raise ValueError("Expected finite, non-negative sample_weight, got a NaN, inf or negative weight.")
+    if weight.sum() <= 0:
+        raise ValueError("Expected sample_weight with a positive sum, got all zeros.")
+    return weight
 
 
 def validate_params(estimator):

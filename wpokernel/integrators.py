@@ -1,4 +1,4 @@
-r"""Time integrators for drift fields: Euler–Maruyama, Heun, and the ODE log-likelihood.
+r"""Time integrators for drift fields: Euler–Maruyama, Euler, Heun, and the ODE log-likelihood.
 
 Generic integrators over any strictly monotone time grid :math:`t_0, t_1, \dots, t_n`
 (increasing for forward flows, decreasing for reverse-time ones), with
@@ -6,6 +6,8 @@ Generic integrators over any strictly monotone time grid :math:`t_0, t_1, \dots,
 
 * SDE :math:`dx = b(x, t)\,dt + g(t)\,dW`, Euler–Maruyama:
   :math:`x_{k+1} = x_k + b(x_k, t_k)\,\Delta t_k + g(t_k) \sqrt{|\Delta t_k|}\, \xi_k`;
+* ODE :math:`dx/dt = v(x, t)`, explicit Euler (first order):
+  :math:`x_{k+1} = x_k + \Delta t_k\, v(x_k, t_k)`;
 * ODE :math:`dx/dt = v(x, t)`, Heun (trapezoidal predictor–corrector):
   :math:`\tilde x = x_k + \Delta t_k v(x_k, t_k)`,
   :math:`x_{k+1} = x_k + \tfrac12 \Delta t_k \big(v(x_k, t_k) + v(\tilde x, t_{k+1})\big)`;
@@ -25,7 +27,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
-__all__ = ["euler_maruyama", "heun", "ode_log_likelihood", "reverse_sde", "probability_flow_ode"]
+__all__ = ["euler", "euler_maruyama", "heun", "ode_log_likelihood", "reverse_sde", "probability_flow_ode"]
 
 
 def _steps(grid, progress, desc, direction=None):
@@ -76,6 +78,30 @@ def euler_maruyama(drift, x, times, diffusion, random_state=None, progress=False
     for t, t_next in _steps(times, progress, desc, direction):
         dt = t_next - t
         x = x + dt * drift(x, t) + g(t) * np.sqrt(abs(dt)) * rng.standard_normal(x.shape)
+    return x
+
+
+def euler(velocity, x, times, progress=False, desc="ODE", direction=None):
+    r"""Integrate :math:`dx/dt = v(x, t)` with the explicit Euler method.
+
+    :math:`x_{k+1} = x_k + \Delta t_k\, v(x_k, t_k)`: one velocity evaluation a step and a
+    global error :math:`O(\max_k |\Delta t_k|)`. Parameters as in :func:`euler_maruyama`,
+    without noise.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        State at ``times[-1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> euler(lambda x, t: -x, np.ones((1, 1)), [0.0, 0.5, 1.0])  # (1 - 1/2)^2, not exp(-1)
+    array([[0.25]])
+    """
+    x = np.array(x, dtype=float)
+    for t, t_next in _steps(times, progress, desc, direction):
+        x = x + (t_next - t) * velocity(x, t)
     return x
 
 

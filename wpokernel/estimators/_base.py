@@ -1,13 +1,29 @@
-r"""Template base for score models whose terminal density is a Gaussian mixture.
+r"""Template bases of the estimators.
 
-The base owns validation, the heat flow, the samplers and the scikit-learn contract.
-A subclass overrides one hook, ``_fit_field(X, sample_weight)``, that returns the fitted
-:class:`~wpokernel.mixture.GaussianMixtureField` of the terminal density :math:`\pi`; every
-other method reads the heat-flowed mixture :math:`\eta(\cdot, s) = \pi * N(0, \beta^2 s I)`.
+* :class:`BaseKernelEstimator` holds what every estimator shares: the reduction settings
+  (``backend``, ``working_memory``) in its constraint table, the check of query data
+  against the fitted estimator and ``save`` (:mod:`wpokernel.persistence`).
+* :class:`BaseSampler` adds the dynamics settings (``n_steps``, ``progress``) and the checks
+  that open every sampler: fitted, a valid ``n_samples``, the call's ``n_steps`` and
+  ``progress`` or the estimator's, a random state.
+* :class:`MeanLogLikelihoodMixin` gives the estimators with a normalized ``score_samples``
+  the mean log-likelihood as ``score``, as ``GaussianMixture.score`` (not KDE's sum).
+* :class:`BaseMixtureScore` is the base of the score models whose terminal density is a
+  Gaussian mixture. It owns validation, the heat flow, the samplers and the scikit-learn
+  contract; a subclass overrides one hook, ``_fit_field(X, sample_weight)``, that returns the
+  fitted :class:`~wpokernel.mixture.GaussianMixtureField` of the terminal density :math:`\pi`.
+  Every other method reads the heat-flowed mixture
 
-The model's density is :math:`\eta(\cdot, \varepsilon)` at the noise floor
-:math:`\varepsilon` (``eps``): it is what every sampler draws from, and what
-``score_samples`` evaluates.
+  .. math::
+
+      \eta(\cdot, s) = \pi * N(0, \beta^2 s I).
+
+  The model's density is :math:`\eta(\cdot, \varepsilon)` at the noise floor
+  :math:`\varepsilon` (``eps``): it is what every sampler draws from, and what
+  ``score_samples`` evaluates.
+
+The estimators that transport a source to the target measure of the data share the base
+:class:`~wpokernel.estimators._transport_base.BaseTargetSampler`.
 """
 
 import numpy as np
@@ -17,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import (
     boolean,
+    check_sample_weight,
     nonnegative_real,
     one_of,
     positive_int,
@@ -29,36 +46,78 @@ from ..persistence import SaveMixin
 from ..reductions import resolve_backend
 from ..schedules import HeatSchedule
 
+__all__ = ["BaseKernelEstimator", "BaseMixtureScore", "BaseSampler", "MeanLogLikelihoodMixin"]
+
 _VALID_METHODS = ("exact", "sde", "ode")
 
 
-def _check_sample_weight(sample_weight, n_samples):
-    """Non-negative finite weights of shape ``(n_samples,)`` with a positive sum."""
-    if sample_weight is None:
-        return np.ones(n_samples)
-    weight = np.asarray(sample_weight, dtype=float)
-    if weight.ndim == 0:
-        weight = np.full(n_samples, float(weight))
-    if weight.shape != (n_samples,):
-        raise ValueError(f"Expected sample_weight of shape ({n_samples},), got {weight.shape}.")
-    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
-        raise ValueError("Expected finite, non-negative sample_weight, got a NaN, inf or negative weight.")
-    if weight.sum() <= 0:
-        raise ValueError("Expected sample_weight with a positive sum, got all zeros.")
-    return weight
+class BaseKernelEstimator(SaveMixin, BaseEstimator):
+    """Reduction settings, query checks and model files shared by every estimator."""
+
+    _parameter_constraints = {
+        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
+        "working_memory": positive_real,
+    }
+
+    def _check_X(self, X):
+        """Query data of the fitted estimator: float64, as many features as in ``fit``."""
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=np.float64, reset=False)
 
 
-class BaseMixtureScore(SaveMixin, BaseEstimator):
+class BaseSampler(BaseKernelEstimator):
+    """Estimators that integrate dynamics in ``n_steps`` steps behind a progress bar."""
+
+    _parameter_constraints = {
+        **BaseKernelEstimator._parameter_constraints,
+        "n_steps": positive_int,
+        "progress": boolean,
+    }
+
+    def _run_settings(self, n_steps, progress):
+        """The call's ``n_steps`` and ``progress``, or the estimator's where ``None``, checked."""
+        n_steps = self.n_steps if n_steps is None else n_steps
+        positive_int("n_steps", n_steps)
+        progress = self.progress if progress is None else progress
+        boolean("progress", progress)
+        return n_steps, progress
+
+    def _sampling_settings(self, n_samples, random_state, n_steps, progress):
+        """The checks that open every sampler; return the random state, n_steps and progress."""
+        check_is_fitted(self)
+        positive_int("n_samples", n_samples)
+        n_steps, progress = self._run_settings(n_steps, progress)
+        return check_random_state(random_state), n_steps, progress
+
+
+class MeanLogLikelihoodMixin:
+    """``score`` as the mean of ``score_samples``, the normalized log-density."""
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per sample of ``X`` (as ``GaussianMixture.score``, not a sum).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        del y
+        return float(np.mean(self.score_samples(X)))
+
+
+class BaseMixtureScore(MeanLogLikelihoodMixin, BaseSampler):
     """Shared fit / sample / score logic of the mixture score models (see module docstring)."""
 
     _parameter_constraints = {
+        **BaseSampler._parameter_constraints,
         "beta": positive_real,
         "T": positive_real,
         "eps": nonnegative_real,
-        "n_steps": positive_int,
-        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
-        "working_memory": positive_real,
-        "progress": boolean,
     }
 
     # ---------------------------------------------------------------- hooks
@@ -92,17 +151,13 @@ class BaseMixtureScore(SaveMixin, BaseEstimator):
         if self.eps >= self.T:
             raise ValueError(f"Expected eps < T, got eps={self.eps} and T={self.T}.")
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=self._min_samples())
-        weight = _check_sample_weight(sample_weight, X.shape[0])
+        weight = check_sample_weight(sample_weight, X.shape[0])
         self.field_ = self._fit_field(X, weight)
         n_centers = self.field_.centers.shape[0]
         self.backend_ = resolve_backend(self.backend, "numpy", n_centers, n_centers, X.shape[1])
         return self
 
     # ---------------------------------------------------------------- evaluation
-    def _check_X(self, X):
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
     def _noise(self, noise):
         return self.eps if noise is None else check_noise(noise)
 
@@ -118,22 +173,6 @@ class BaseMixtureScore(SaveMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         return self.field_.log_density(self._check_X(X), noise=self.eps)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood per sample of ``X`` (as ``GaussianMixture.score``, not a sum).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        float
-        """
-        del y
-        return float(np.mean(self.score_samples(X)))
 
     def score_function(self, X, noise=None):
         r"""Score :math:`\nabla_x \log \eta(x, s)` of the heat-flowed density.
@@ -178,24 +217,13 @@ class BaseMixtureScore(SaveMixin, BaseEstimator):
         -------
         X : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        positive_int("n_samples", n_samples)
+        rng, n_steps, progress = self._sampling_settings(n_samples, random_state, n_steps, progress)
         one_of(*_VALID_METHODS)("method", method)
-        n_steps = self.n_steps if n_steps is None else n_steps
-        positive_int("n_steps", n_steps)
         eps = self._noise(eps)
-        rng = check_random_state(random_state)
         if method == "exact":
             return self.field_.sample(n_samples, noise=eps, random_state=rng)
-        schedule = HeatSchedule(self.beta, self.T)
-        grid = schedule.noise_grid(n_steps, eps)
+        grid = HeatSchedule(self.beta, self.T).noise_grid(n_steps, eps)
         x_T = self.field_.sample(n_samples, noise=self.T, random_state=rng)
-        progress = self.progress if progress is None else bool(progress)
         if method == "sde":
             return reverse_sde(self.field_.score, x_T, grid, self.beta, rng, progress)
         return probability_flow_ode(self.field_.score, x_T, grid, self.beta, progress)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags

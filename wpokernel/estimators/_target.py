@@ -14,6 +14,8 @@ softmax reductions over the components of that target, so any Gaussian mixture s
   This is how the estimators inherit the learned covariances and stop copying the data.
 """
 
+import inspect
+
 import numpy as np
 from sklearn.base import clone
 
@@ -23,7 +25,7 @@ from ..reductions import Isotropic
 from ._base import BaseMixtureScore
 from .empirical import _BANDWIDTH_RULES, bandwidth_rule
 
-__all__ = ["check_target", "fit_target"]
+__all__ = ["check_target", "fit_target", "mixture_mean"]
 
 
 def check_target(name, value):
@@ -42,6 +44,10 @@ def check_target(name, value):
                         f"or a mixture score model such as WPOKernelScore(), got {value!r}.") from exc
 
 
+def _takes_sample_weight(estimator):
+    return "sample_weight" in inspect.signature(estimator.fit).parameters
+
+
 def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=256):
     """Fit the target measure of ``X`` described by ``target`` (see the module docstring).
 
@@ -52,7 +58,9 @@ def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=
     X : ndarray of shape (n_samples, n_features)
         Validated training data.
     sample_weight : ndarray of shape (n_samples,), default=None
-        Non-negative frequency weights.
+        Non-negative frequency weights (:func:`~wpokernel._validation.check_sample_weight`).
+        A target model whose ``fit`` takes none (``WPOKernelScore``) accepts only ``None``
+        or unit weights.
     backend, working_memory
         Reduction settings of the returned field.
 
@@ -62,13 +70,16 @@ def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=
         The target mixture, with ``beta = 1``.
     estimator : BaseMixtureScore or None
         The fitted clone when ``target`` is an estimator, else ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> field, estimator = fit_target(0.5, np.array([[0.0], [2.0]]))
+    >>> field.log_density(np.array([[1.0]])).round(4), estimator
+    (array([-2.2258]), None)
     """
     if isinstance(target, BaseMixtureScore):
-        estimator = clone(target)
-        estimator.fit(X) if sample_weight is None else estimator.fit(X, sample_weight=sample_weight)
-        field = estimator.field_
-        return GaussianMixtureField(field.centers, field.covariance_at(estimator.eps), field.log_weights,
-                                    backend=backend, working_memory=working_memory), estimator
+        return _fit_target_estimator(target, X, sample_weight, backend, working_memory)
     weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if target is None:
         bandwidth = 0.0
@@ -79,3 +90,25 @@ def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=
     keep = weight > 0
     return GaussianMixtureField(X[keep], Isotropic(bandwidth**2), np.log(weight[keep]),
                                 backend=backend, working_memory=working_memory), None
+
+
+def _fit_target_estimator(target, X, sample_weight, backend, working_memory):
+    """The model density of a fitted clone of ``target`` as a mixture field, and the clone."""
+    weighted = sample_weight is not None and np.any(np.asarray(sample_weight) != 1)
+    if weighted and not _takes_sample_weight(target):
+        raise ValueError(f"Expected sample_weight=None with target={type(target).__name__}(...), "
+                         "which takes no sample weights, got weights. Repeat rows of X to "
+                         "weight them by integers, or use a KDE target.")
+    estimator = clone(target)
+    if weighted:
+        estimator.fit(X, sample_weight=sample_weight)
+    else:
+        estimator.fit(X)
+    field = estimator.field_
+    return GaussianMixtureField(field.centers, field.covariance_at(estimator.eps), field.log_weights,
+                                backend=backend, working_memory=working_memory), estimator
+
+
+def mixture_mean(field):
+    r"""Mean :math:`\sum_j w_j \mu_j` of a mixture field, an ndarray of shape (n_features,)."""
+    return np.exp(field.log_weights) @ field.centers

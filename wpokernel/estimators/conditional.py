@@ -81,24 +81,21 @@ References
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import validate_data
 
 from .._validation import (
     boolean,
     nonnegative_real,
-    one_of,
     open_fraction,
-    positive_int,
     positive_real,
     real_or_option,
     validate_params,
 )
-from ..integrators import euler_maruyama
 from ..reductions import Diagonal, Isotropic, mixture_moments
+from ._base import BaseKernelEstimator, BaseSampler
 from .empirical import bandwidth_rule
-from .follmer import follmer_grid
+from .follmer import follmer_sde
 
 __all__ = [
     "ConditionalSchrodingerBridge",
@@ -232,13 +229,12 @@ def cv_bandwidth(X, Y, *, backend="auto", working_memory=256):
 # ----------------------------------------------------------------------------------------
 
 
-class _KernelConditional(RegressorMixin, BaseEstimator):
+class _KernelConditional(RegressorMixin, BaseKernelEstimator):
     """Shared fit and closed-form mean of the kernel conditional law (C1)."""
 
     _parameter_constraints = {
+        **BaseKernelEstimator._parameter_constraints,
         "bandwidth": real_or_option(positive_real, *_BANDWIDTH_OPTIONS),
-        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
-        "working_memory": positive_real,
     }
 
     def fit(self, X, y):
@@ -279,10 +275,6 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
     def _fit_law(self):
         """Fit what the conditional law needs beyond ``X_fit_``, ``Y_fit_`` and ``bandwidth_``."""
 
-    def _validate_X(self, X):
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
     def _as_output(self, a):
         """Drop the trailing target axis when ``fit`` saw a 1-D ``y``."""
         return a if self.outputs_2d_ else a[..., 0]
@@ -308,7 +300,7 @@ class _KernelConditional(RegressorMixin, BaseEstimator):
         ndarray of shape (n_queries,) or (n_queries, n_targets)
             The shape of ``y`` in ``fit``.
         """
-        return self._as_output(self._moments(self._validate_X(X))[0])
+        return self._as_output(self._moments(self._check_X(X))[0])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -368,10 +360,10 @@ class NadarayaWatson(_KernelConditional):
         -------
         ndarray of shape (n_queries,) or (n_queries, n_targets)
         """
-        return self._as_output(np.sqrt(self._moments(self._validate_X(X))[1]))
+        return self._as_output(np.sqrt(self._moments(self._check_X(X))[1]))
 
 
-class ConditionalSchrodingerBridge(_KernelConditional):
+class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
     r"""Conditional Schrödinger (Föllmer) bridge to the kernel conditional law (C1).
 
     ``sample`` draws from the conditional law of :math:`Y` given each row of ``X`` by the
@@ -429,10 +421,9 @@ class ConditionalSchrodingerBridge(_KernelConditional):
 
     _parameter_constraints = {
         **_KernelConditional._parameter_constraints,
+        **BaseSampler._parameter_constraints,
         "y_bandwidth": nonnegative_real,
         "residuals": boolean,
-        "n_steps": positive_int,
-        "progress": boolean,
     }
 
     def __init__(self, *, bandwidth="cv", y_bandwidth=0.0, residuals=False, n_steps=100,
@@ -493,7 +484,7 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         -------
         ndarray of shape (n_queries, n_targets)
         """
-        X = self._validate_X(X)
+        X = self._check_X(X)
         Z = np.asarray(Z, dtype=np.float64)
         if Z.shape != (len(X), self.Y_fit_.shape[1]):
             raise ValueError(f"Expected Z of shape {(len(X), self.Y_fit_.shape[1])}, got {Z.shape}.")
@@ -521,21 +512,13 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         Y : ndarray of shape (n_queries, n_samples, n_targets)
             The trailing axis is kept also for a 1-D ``y`` in ``fit``.
         """
-        X = self._validate_X(X)
-        positive_int("n_samples", n_samples)
-        grid = follmer_grid(self.n_steps if n_steps is None else n_steps)
-        progress = self.progress if progress is None else progress
-        boolean("progress", progress)
+        X = self._check_X(X)
+        rng, n_steps, progress = self._sampling_settings(n_samples, random_state, n_steps, progress)
         x = np.repeat(X, n_samples, axis=0)  # (M n_samples, p)
         offset = np.repeat(self._offset(X), n_samples, axis=0)  # (M n_samples, q)
         start = np.repeat(self._moments(X)[0], n_samples, axis=0)  # b(0, 0 | x): the mean
-
-        def drift(z, t):
-            return start if t == 0.0 else self._drift(x, z, t, offset)
-
-        z0 = np.zeros((len(x), self.Y_fit_.shape[1]))
-        Z = euler_maruyama(drift, z0, grid, 1.0, check_random_state(random_state), progress,
-                           "conditional Föllmer SDE", direction=1)
+        Z = follmer_sde(lambda z, t: self._drift(x, z, t, offset), start, n_steps, rng, progress,
+                        "conditional Föllmer SDE")
         return Z.reshape(len(X), n_samples, -1)
 
     def predict_mean(self, X, n_samples=100, random_state=None, *, n_steps=None, progress=None):

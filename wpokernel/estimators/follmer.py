@@ -56,24 +56,14 @@ References
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import (
-    boolean,
-    one_of,
-    open_fraction,
-    positive_int,
-    positive_real,
-    validate_params,
-)
+from .._validation import open_fraction, positive_int
 from ..integrators import euler_maruyama
 from ..mixture import GaussianMixtureField
-from ._base import _check_sample_weight
-from ._target import check_target, fit_target
+from ._target import mixture_mean
+from ._transport_base import BaseTargetSampler
 
-__all__ = ["FollmerBridge", "follmer_drift", "follmer_grid", "follmer_marginal"]
+__all__ = ["FollmerBridge", "follmer_drift", "follmer_grid", "follmer_marginal", "follmer_sde"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -129,12 +119,55 @@ def follmer_drift(field, z, t):
     return z / t + follmer_marginal(field, t).score(z)
 
 
+def follmer_sde(drift, initial_drift, n_steps, random_state=None, progress=False,
+                desc="Föllmer SDE"):
+    r"""Integrate a bridge :math:`dZ_t = b(Z_t, t)\,dt + dW_t` from :math:`Z_0 = 0` to :math:`Z_1`.
+
+    Euler–Maruyama on :func:`follmer_grid`. At :math:`t_0 = 0` the state is exactly 0, where
+    the drift (F1) is its limit :math:`\mathbb E[Y]`; the drift is never evaluated at
+    :math:`t = 1`.
+
+    Parameters
+    ----------
+    drift : callable
+        ``drift(z, t)`` for :math:`t \in (0, 1)`, of the shape of ``z``.
+    initial_drift : ndarray of shape (n_samples, n_features)
+        :math:`b(0, 0) = \mathbb E[Y]` for each path; it sets the shape of the state.
+    n_steps : int
+        Steps of the grid.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the Brownian increments.
+    progress : bool, default=False
+        Show a progress bar labelled ``desc``.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        :math:`Z_1`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> # The bridge to a point mass at y has drift (y - z) / (1 - t) and ends on y.
+    >>> y = np.full((2, 1), 3.0)
+    >>> follmer_sde(lambda z, t: (y - z) / (1 - t), y, 100, random_state=0).round(2)
+    array([[3.],
+           [3.]])
+    """
+
+    def bridge_drift(z, t):
+        return initial_drift if t == 0.0 else drift(z, t)
+
+    return euler_maruyama(bridge_drift, np.zeros(np.shape(initial_drift)), follmer_grid(n_steps),
+                          1.0, random_state, progress, desc, direction=1)
+
+
 # ----------------------------------------------------------------------------------------
 # Estimator
 # ----------------------------------------------------------------------------------------
 
 
-class FollmerBridge(BaseEstimator):
+class FollmerBridge(BaseTargetSampler):
     r"""Föllmer bridge from a point mass at 0 to the target measure of the data.
 
     The drift (F3) toward the target mixture is closed form; ``sample`` integrates the
@@ -177,14 +210,6 @@ class FollmerBridge(BaseEstimator):
     (5, 2)
     """
 
-    _parameter_constraints = {
-        "target": check_target,
-        "n_steps": positive_int,
-        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
-        "working_memory": positive_real,
-        "progress": boolean,
-    }
-
     def __init__(self, *, target=None, n_steps=100, backend="auto", working_memory=256,
                  progress=True):
         self.target = target
@@ -193,34 +218,9 @@ class FollmerBridge(BaseEstimator):
         self.working_memory = working_memory
         self.progress = progress
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit the target measure to ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative frequency weights.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        validate_params(self)
-        min_samples = 2 if isinstance(self.target, str) else 1
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=min_samples)
-        # None stays None: a target estimator that takes no weights (WPOKernelScore) still fits.
-        weight = None if sample_weight is None else _check_sample_weight(sample_weight, X.shape[0])
-        self.target_field_, self.target_estimator_ = fit_target(
-            self.target, X, weight, backend=self.backend, working_memory=self.working_memory)
-        field = self.target_field_
-        self.mean_ = np.exp(field.log_weights) @ field.centers
-        return self
+    def _fit_hook(self, X, weight):
+        del X, weight
+        self.mean_ = mixture_mean(self.target_field_)
 
     def drift(self, X, t):
         r"""Drift :math:`b(x, t)` (F3) of the bridge at states ``X`` and time ``t``.
@@ -235,39 +235,11 @@ class FollmerBridge(BaseEstimator):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = self._check_X(X)
         open_fraction("t", t)
         return follmer_drift(self.target_field_, X, float(t))
 
-    def _sde_drift(self, z, t):
-        if t == 0.0:  # Z_0 = 0 exactly, where the drift's limit is E[Y]
-            return np.broadcast_to(self.mean_, z.shape)
-        return follmer_drift(self.target_field_, z, t)
-
-    def sample(self, n_samples=1, random_state=None, *, n_steps=None, progress=None):
-        """Simulate the bridge from :math:`Z_0 = 0` and return :math:`Z_1`.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples.
-        random_state : int, RandomState instance or None, default=None
-            Seed of the Brownian increments; an int gives reproducible samples.
-        n_steps : int, default=None
-            Euler–Maruyama steps (``None``: the estimator's ``n_steps``).
-        progress : bool, default=None
-            Progress bar (``None``: the estimator's ``progress``).
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        """
-        check_is_fitted(self)
-        positive_int("n_samples", n_samples)
-        grid = follmer_grid(self.n_steps if n_steps is None else n_steps)
-        progress = self.progress if progress is None else progress
-        boolean("progress", progress)
-        z0 = np.zeros((n_samples, self.n_features_in_))
-        return euler_maruyama(self._sde_drift, z0, grid, 1.0, check_random_state(random_state),
-                              progress, "Föllmer SDE", direction=1)
+    def _sample(self, n_samples, rng, n_steps, progress):
+        initial_drift = np.broadcast_to(self.mean_, (n_samples, self.n_features_in_))
+        return follmer_sde(lambda z, t: follmer_drift(self.target_field_, z, t), initial_drift,
+                           n_steps, rng, progress)

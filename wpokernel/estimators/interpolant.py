@@ -82,24 +82,14 @@ import numbers
 
 import numpy as np
 from scipy.optimize import brentq
-from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import (
-    boolean,
-    nonnegative_real,
-    one_of,
-    positive_int,
-    positive_real,
-    real_or_option,
-    validate_params,
-)
+from .._validation import boolean, nonnegative_real, one_of, positive_real, real_or_option
 from ..integrators import euler_maruyama, heun, ode_log_likelihood
 from ..interpolant_coefficients import FAMILIES, GAMMAS, InterpolantCoefficients, check_times
 from ..mixture import GaussianMixtureField
-from ._base import _check_sample_weight
-from ._target import check_target, fit_target
+from ._base import MeanLogLikelihoodMixin
+from ._target import mixture_mean
+from ._transport_base import BaseTargetSampler
 
 __all__ = ["StochasticInterpolant"]
 
@@ -143,7 +133,7 @@ def _is_empirical(target):
     return target is None or (isinstance(target, numbers.Real) and target == 0)
 
 
-class StochasticInterpolant(BaseEstimator):
+class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
     r"""Stochastic interpolant from :math:`N(0, I)` to the target measure of the data.
 
     Velocity, score and their divergences are closed form (module docstring,
@@ -213,16 +203,12 @@ class StochasticInterpolant(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "target": check_target,
+        **BaseTargetSampler._parameter_constraints,
         "interpolant": one_of(*FAMILIES),
         "gamma": one_of(*GAMMAS),
         "gamma_scale": positive_real,
         "diffusion": nonnegative_real,
         "t_end": real_or_option(_end_time, "auto"),
-        "n_steps": positive_int,
-        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
-        "working_memory": positive_real,
-        "progress": boolean,
     }
 
     def __init__(self, *, target=None, interpolant="linear", gamma="zero", gamma_scale=1.0,
@@ -239,36 +225,15 @@ class StochasticInterpolant(BaseEstimator):
         self.working_memory = working_memory
         self.progress = progress
 
-    # ---------------------------------------------------------------- fit
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit the target measure of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative frequency weights (not for a ``WPOKernelScore`` target).
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        validate_params(self)
+    # ---------------------------------------------------------------- fit hooks
+    def _check_fit(self, X, weight):
+        del X, weight
         self.coefficients_ = InterpolantCoefficients(self.interpolant, self.gamma, self.gamma_scale)
         self.t_end_ = self._resolve_t_end()
-        X = validate_data(self, X, dtype=np.float64,
-                          ensure_min_samples=2 if isinstance(self.target, str) else 1)
-        weight = None if sample_weight is None else _check_sample_weight(sample_weight, len(X))
-        self.target_field_, self.target_estimator_ = fit_target(
-            self.target, X, weight, backend=self.backend, working_memory=self.working_memory)
-        field = self.target_field_
-        self.target_mean_ = np.exp(field.log_weights) @ field.centers
-        return self
+
+    def _fit_hook(self, X, weight):
+        del X, weight
+        self.target_mean_ = mixture_mean(self.target_field_)
 
     def _resolve_t_end(self):
         if self.t_end == "auto" and _is_empirical(self.target):
@@ -310,10 +275,6 @@ class StochasticInterpolant(BaseEstimator):
         return velocity, beta_dot * mean_divergence - rate * laplacian, score
 
     # ---------------------------------------------------------------- evaluation
-    def _check_X(self, X):
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
     def _time(self, t):
         if t is None:
             return self.t_end_
@@ -381,22 +342,6 @@ class StochasticInterpolant(BaseEstimator):
             self.progress, "interpolant likelihood")
         return self._marginal(self.coefficients_(0.0)).log_density(base) + integral
 
-    def score(self, X, y=None):
-        """Mean log-likelihood per sample of ``X`` (as ``GaussianMixture.score``, not a sum).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        float
-        """
-        del y
-        return float(np.mean(self.score_samples(X)))
-
     # ---------------------------------------------------------------- sampling
     def sample(self, n_samples=1, random_state=None, *, method="ode", n_steps=None, diffusion=None,
                progress=None):
@@ -424,16 +369,10 @@ class StochasticInterpolant(BaseEstimator):
         -------
         X : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        positive_int("n_samples", n_samples)
+        rng, n_steps, progress = self._sampling_settings(n_samples, random_state, n_steps, progress)
         one_of(*_VALID_METHODS)("method", method)
-        n_steps = self.n_steps if n_steps is None else n_steps
-        positive_int("n_steps", n_steps)
         diffusion = self.diffusion if diffusion is None else diffusion
         nonnegative_real("diffusion", diffusion)
-        progress = self.progress if progress is None else progress
-        boolean("progress", progress)
-        rng = check_random_state(random_state)
         if method == "exact":
             return self._marginal(self.coefficients_(self.t_end_)).sample(n_samples, random_state=rng)
         x = self._marginal(self.coefficients_(0.0)).sample(n_samples, random_state=rng)
@@ -450,8 +389,3 @@ class StochasticInterpolant(BaseEstimator):
             return np.sqrt(2 * diffusion * float(self.coefficients_(t).noise_variance))
 
         return euler_maruyama(drift, x, times, noise, rng, progress, "interpolant SDE")
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags

@@ -105,30 +105,19 @@ import math
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array
 
-from .._validation import (
-    boolean,
-    one_of,
-    open_fraction,
-    positive_int,
-    positive_real,
-    seed,
-    validate_params,
-)
+from .._validation import one_of, open_fraction, positive_int, positive_real, seed
 from ..integrators import euler_maruyama, ode_log_likelihood
 from ..mixture import GaussianMixtureField
-from ..persistence import SaveMixin
 from ..reductions import Isotropic
 from ..sinkhorn import sinkhorn
-from ._base import BaseMixtureScore, _check_sample_weight
-from ._target import check_target, fit_target
+from ._base import MeanLogLikelihoodMixin
+from ._transport_base import BaseTargetSampler
 
 __all__ = ["SchrodingerBridge", "SchrodingerFactors"]
 
-_VALID_BACKENDS = ("auto", "numpy", "torch", "keops", "cupy")
 _TRANSPORT_METHODS = ("sde", "mean")
 
 
@@ -233,12 +222,14 @@ def _check_time(t, name="t"):
     return float(t)
 
 
-class SchrodingerBridge(SaveMixin, BaseEstimator):
+class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
     r"""Schrödinger bridge from a Gaussian prior (or a source data set) to the data.
 
     See the module docstring for the model: Sinkhorn potentials between a source sample and
     the target's centers, the closed-form drift (eq. 1-2), marginals (eq. 3) and
-    probability-flow likelihood (eq. 4).
+    probability-flow likelihood (eq. 4). ``sample`` starts from new draws of
+    :math:`N(0, \sigma^2 I)`, or of the source data (with replacement) for a data-to-data
+    bridge, and carries them along the bridge SDE as :meth:`transport` does.
 
     Parameters
     ----------
@@ -314,18 +305,14 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
+        **BaseTargetSampler._parameter_constraints,
         "epsilon": positive_real,
-        "target": check_target,
         "prior_scale": positive_real,
         "n_prior_samples": positive_int,
         "tol": positive_real,
         "max_iter": positive_int,
-        "n_steps": positive_int,
         "end_gap": open_fraction,
-        "backend": one_of(*_VALID_BACKENDS),
-        "working_memory": positive_real,
         "random_state": seed,
-        "progress": boolean,
     }
 
     def __init__(self, *, epsilon=1.0, target=None, prior_scale=1.0, n_prior_samples=1000,
@@ -359,21 +346,23 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
             Source data for a data-to-data bridge; ``None`` draws ``n_prior_samples`` points
             of :math:`N(0, \sigma^2 I)`.
         sample_weight : array-like of shape (n_samples,), default=None
-            Frequency weights of ``X``.
+            Frequency weights of ``X`` (only unit weights with a target model whose ``fit``
+            takes none, such as ``WPOKernelScore``).
 
         Returns
         -------
         self : object
         """
         del y
-        validate_params(self)
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=self._min_samples())
-        weight = _check_sample_weight(sample_weight, X.shape[0])
+        return self._fit(X, sample_weight, X_source=X_source)
+
+    def _check_fit(self, X, weight, X_source=None):
+        del weight
         self.source_ = self._source(X_source, X.shape[1])
         self.gaussian_source_ = X_source is None
-        self.target_field_, self.target_estimator_ = fit_target(
-            self.target, X, None if sample_weight is None else weight,
-            backend=self.backend, working_memory=self.working_memory)
+
+    def _fit_hook(self, X, weight):
+        del X, weight
         field = self.target_field_
         self.sinkhorn_epsilon_ = self.epsilon + _shared_isotropic_variance(field.covariance)
         result = sinkhorn(self.source_, field.centers, self.sinkhorn_epsilon_,
@@ -386,16 +375,12 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
         # Stored as fields and a number, which model files hold (wpokernel.persistence).
         self.backward_field_, self.forward_field_ = factors.backward, factors.forward
         self.log_scale_ = factors.log_scale
-        return self
 
     @property
     def factors_(self):
         """:class:`SchrodingerFactors` view of the fitted fields."""
         return SchrodingerFactors(self.backward_field_, self.forward_field_, self.log_scale_,
                                   self.backward_field_.beta**2)
-
-    def _min_samples(self):
-        return 2 if isinstance(self.target, str) else 1
 
     def _source(self, X_source, n_features):
         if X_source is None:
@@ -408,10 +393,6 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
         return X_source
 
     # ---------------------------------------------------------------- fields
-    def _check_X(self, X):
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
     def drift(self, X, t):
         r"""Bridge drift :math:`b(x, t) = \varepsilon \nabla \log \varphi(x, t)` (eq. 1-2).
 
@@ -458,9 +439,6 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
         """
         return self.marginal_log_density(X, 1.0 - self.end_gap)
 
-    # Mean of score_samples, as GaussianMixture.score.
-    score = BaseMixtureScore.score
-
     def log_likelihood(self, X, *, base_time=0.5, n_steps=None, progress=None):
         r"""Log-density at :math:`t_1 = 1 - \delta` through the probability-flow ODE (eq. 4).
 
@@ -497,11 +475,6 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
         return self.factors_.log_marginal(x_base, base_time) + integral
 
     # ---------------------------------------------------------------- sampling
-    def _run_settings(self, n_steps, progress):
-        n_steps = self.n_steps if n_steps is None else n_steps
-        positive_int("n_steps", n_steps)
-        return n_steps, self.progress if progress is None else bool(progress)
-
     def transport(self, X, random_state=None, *, method="sde", n_steps=None, progress=None):
         r"""Move source points along the bridge.
 
@@ -529,43 +502,20 @@ class SchrodingerBridge(SaveMixin, BaseEstimator):
         X = self._check_X(X)
         one_of(*_TRANSPORT_METHODS)("method", method)
         n_steps, progress = self._run_settings(n_steps, progress)
-        factors = self.factors_
         if method == "mean":
-            return X + factors.drift(X, 0.0)
+            return X + self.factors_.drift(X, 0.0)
+        return self._bridge_sde(X, check_random_state(random_state), n_steps, progress)
+
+    def _bridge_sde(self, x, rng, n_steps, progress):
+        """Euler–Maruyama of the bridge SDE from ``x`` at t = 0 to t = 1 - end_gap."""
+        factors = self.factors_
         times = 1.0 - np.geomspace(1.0, self.end_gap, n_steps + 1)
-        return euler_maruyama(factors.drift, X, times, math.sqrt(factors.epsilon),
-                              check_random_state(random_state), progress, "Schrödinger bridge")
+        return euler_maruyama(factors.drift, x, times, math.sqrt(factors.epsilon), rng, progress,
+                              "Schrödinger bridge")
 
-    def sample(self, n_samples=1, random_state=None, *, n_steps=None, progress=None):
-        r"""Draw from the model: fresh source points carried along the bridge to :math:`t_1`.
-
-        The starting points are new draws of :math:`N(0, \sigma^2 I)`, or of the source data
-        (with replacement) for a data-to-data bridge; then :meth:`transport` with ``"sde"``.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-        random_state : int, RandomState instance or None, default=None
-            Seed of the starting points and the Brownian increments.
-        n_steps : int, default=None
-            Euler–Maruyama steps (``None``: the estimator's ``n_steps``).
-        progress : bool, default=None
-            Progress bar (``None``: the estimator's ``progress``).
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        """
-        check_is_fitted(self)
-        positive_int("n_samples", n_samples)
-        rng = check_random_state(random_state)
+    def _sample(self, n_samples, rng, n_steps, progress):
         if self.gaussian_source_:
             start = self.prior_scale * rng.standard_normal((n_samples, self.n_features_in_))
         else:
             start = self.source_[rng.randint(len(self.source_), size=n_samples)]
-        return self.transport(start, rng, n_steps=n_steps, progress=progress)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
+        return self._bridge_sde(start, rng, n_steps, progress)

@@ -54,23 +54,12 @@ References
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import (
-    boolean,
-    one_of,
-    optional,
-    positive_int,
-    positive_real,
-    validate_params,
-)
-from ..integrators import euler_maruyama
+from .._validation import optional, positive_real
+from ..integrators import euler
 from ..mixture import GaussianMixtureField
 from ..reductions import DEFAULT_WORKING_MEMORY, Isotropic
-from ._base import _check_sample_weight
-from ._target import check_target, fit_target
+from ._transport_base import BaseTargetSampler
 from .empirical import bandwidth_rule
 
 __all__ = ["ScoreDifferenceFlow", "score_difference"]
@@ -149,7 +138,7 @@ def _square_root(covariance):
 # ----------------------------------------------------------------------------------------
 
 
-class ScoreDifferenceFlow(BaseEstimator):
+class ScoreDifferenceFlow(BaseTargetSampler):
     r"""Score-difference flow from a Gaussian source to a target measure of the data [Web2023]_.
 
     Source particles, drawn from the Gaussian with the data's mean and covariance, move by
@@ -162,7 +151,10 @@ class ScoreDifferenceFlow(BaseEstimator):
     on a geometric schedule :math:`\sigma_0 = \sigma_{\max} > \dots > \sigma_{T-1} =
     \sigma_{\min}` (formulas in the module docstring), where :math:`q_\sigma` is the kernel
     density estimate of the current particles: the particles interact, so a sample of ``n``
-    points is not ``n`` independent draws, and its law depends on ``n``.
+    points is not ``n`` independent draws, and its law depends on ``n``. ``sample`` draws the
+    source with its ``random_state`` and flows it deterministically (:meth:`transport`); draw
+    all the points needed in one call (with one particle :math:`q_\sigma` has zero score at it
+    and the flow is an annealed mean shift on :math:`p`).
 
     Parameters
     ----------
@@ -215,14 +207,10 @@ class ScoreDifferenceFlow(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "target": check_target,
+        **BaseTargetSampler._parameter_constraints,
         "sigma_max": optional(positive_real),
         "sigma_min": optional(positive_real),
         "step_size": positive_real,
-        "n_steps": positive_int,
-        "backend": one_of("auto", "numpy", "torch", "keops", "cupy"),
-        "working_memory": positive_real,
-        "progress": boolean,
     }
 
     def __init__(self, *, target=None, sigma_max=None, sigma_min=None, step_size=1.0, n_steps=100,
@@ -236,38 +224,15 @@ class ScoreDifferenceFlow(BaseEstimator):
         self.working_memory = working_memory
         self.progress = progress
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit the target measure and the source Gaussian to ``X``.
+    def _min_samples(self):
+        # The source Gaussian needs a spread, so at least two points.
+        return 2
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, at least two distinct points.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative frequency weights of the target and the source moments.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        validate_params(self)
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        weight = _check_sample_weight(sample_weight, X.shape[0])
+    def _check_fit(self, X, weight):
         self.source_mean_, self.source_covariance_ = _moments(X, weight)
         self.scale_ = float(np.sqrt(np.trace(self.source_covariance_) / X.shape[1]))
         if self.scale_ <= 0:
             raise ValueError("Expected data with a positive variance, got identical points.")
-        self._resolve_sigmas(X, weight)
-        self.target_field_, self.target_estimator_ = fit_target(
-            self.target, X, None if sample_weight is None else weight, backend=self.backend,
-            working_memory=self.working_memory)
-        return self
-
-    def _resolve_sigmas(self, X, weight):
         self.sigma_max_ = (_SIGMA_MAX_FRACTION * self.scale_ if self.sigma_max is None
                            else float(self.sigma_max))
         self.sigma_min_ = (bandwidth_rule(X, "scott", weight) if self.sigma_min is None
@@ -294,12 +259,10 @@ class ScoreDifferenceFlow(BaseEstimator):
         ndarray of shape (n_particles, n_features)
             The particles after the last update.
         """
-        check_is_fitted(self)
-        X_source = validate_data(self, X_source, dtype=np.float64, reset=False)
-        n_steps = self.n_steps if n_steps is None else n_steps
-        positive_int("n_steps", n_steps)
-        progress = self.progress if progress is None else progress
-        boolean("progress", progress)
+        X_source = self._check_X(X_source)
+        return self._flow(X_source, *self._run_settings(n_steps, progress))
+
+    def _flow(self, x, n_steps, progress):
         # sigma_t = sigma_max (sigma_min / sigma_max)^(t / (T - 1)); only sigma_max when T = 1.
         sigmas = np.geomspace(self.sigma_max_, self.sigma_min_, n_steps)
 
@@ -308,41 +271,10 @@ class ScoreDifferenceFlow(BaseEstimator):
             return self.step_size * sigma**2 * score_difference(
                 self.target_field_, x, sigma, backend=self.backend, working_memory=self.working_memory)
 
-        # The time is the update counter (unit steps), and without noise Euler-Maruyama is the
-        # explicit Euler update of the flow; the seed only fixes the unused noise draws.
-        return euler_maruyama(displacement, X_source, np.arange(n_steps + 1.0), 0.0,
-                              random_state=0, progress=progress, desc="SD flow", direction=1)
+        # The time is the update counter (unit steps), so an Euler step is one particle update.
+        return euler(displacement, x, np.arange(n_steps + 1.0), progress, "SD flow", direction=1)
 
-    def sample(self, n_samples=1, random_state=None, *, n_steps=None, progress=None):
-        r"""Draw source particles and flow them to the target.
-
-        The particles interact, so the law of each returned point depends on ``n_samples``
-        (with one particle :math:`q_\sigma` has zero score at it and the flow is an annealed
-        mean shift on :math:`p`); draw all the points needed in one call.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of particles.
-        random_state : int, RandomState instance or None, default=None
-            Seed of the source draw; the flow itself is deterministic.
-        n_steps : int, default=None
-            Number of updates (``None``: the estimator's ``n_steps``).
-        progress : bool, default=None
-            Progress bar (``None``: the estimator's ``progress``).
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        """
-        check_is_fitted(self)
-        positive_int("n_samples", n_samples)
-        rng = check_random_state(random_state)
+    def _sample(self, n_samples, rng, n_steps, progress):
         noise = rng.standard_normal((n_samples, self.n_features_in_))  # (n, d)
         source = self.source_mean_ + noise @ _square_root(self.source_covariance_)
-        return self.transport(source, n_steps=n_steps, progress=progress)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
+        return self._flow(source, n_steps, progress)
