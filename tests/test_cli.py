@@ -31,13 +31,13 @@ def test_demo_writes_samples_figure_and_table(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    for label in ("unsmoothed", "smoothed"):
+    for label in ("unsmoothed", "smoothed", "wpo"):
         samples = np.load(output / f"samples_{label}.npy")
         assert samples.shape == (200, 2)
         assert np.all(np.isfinite(samples))
     assert (output / "data_vs_samples.png").stat().st_size > 0
     for text in ("memorized", "energy to test", "test log-lik", "real test data",
-                 "EmpiricalScore()", "EmpiricalScore(bandwidth=<3-fold CV>)"):
+                 "EmpiricalScore()", "EmpiricalScore(bandwidth=<3-fold CV>)", "WPOKernelScore()"):
         assert text in result.stdout
 
 

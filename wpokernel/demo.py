@@ -1,10 +1,13 @@
-r"""The ``wpokernel demo``: a memorizing and a smoothed empirical score on a 2-D toy.
+r"""The ``wpokernel demo``: the WPO kernel score model against the empirical score on a 2-D toy.
 
 The unsmoothed empirical score model samples the reverse heat flow of the empirical measure
 :math:`\frac1N \sum_i \delta_{x_i}` and lands on (near-)copies of training points. The smoothed
 one starts from a Gaussian kernel density estimate whose bandwidth is chosen by 3-fold
 cross-validated held-out likelihood (scikit-learn's ``GridSearchCV`` on ``model.score``)
-and generates new points. The demo shows both against the training data and prints, for each model,
+and generates new points; :class:`~wpokernel.WPOKernelScore` starts from its mixture with
+learned local covariances. All three are sampled by the reverse heat-flow SDE (the
+mean-field-game sampler). The demo shows them against the training data and prints, for each
+model,
 
 * the memorized fraction :math:`\frac1n \sum_i \mathbf 1[d_1(x_i)/d_2(x_i) < 1/3]` of its
   samples against the training set (see :func:`wpokernel.diagnostics.memorization_ratio`),
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
-from wpokernel import EmpiricalScore
+from wpokernel import EmpiricalScore, WPOKernelScore
 from wpokernel.datasets import make_toy, train_test_split_data
 from wpokernel.diagnostics import energy_distance, memorization_ratio
 from wpokernel.plotting import plot_samples_2d
@@ -35,21 +38,28 @@ __all__ = ["run_demo"]
 _RELATIVE_BANDWIDTHS = np.geomspace(0.01, 0.3, 8)
 
 
-def _unsmoothed(X_train):
+def _unsmoothed(X_train, seed, progress):
+    del seed, progress
     return EmpiricalScore().fit(X_train)
 
 
-def _cross_validated(X_train):
+def _cross_validated(X_train, seed, progress):
     """EmpiricalScore with the bandwidth of best 3-fold held-out log-likelihood."""
+    del seed, progress
     scale = float(np.sqrt(np.var(X_train, axis=0).mean()))
     search = GridSearchCV(EmpiricalScore(), {"bandwidth": list(scale * _RELATIVE_BANDWIDTHS)}, cv=3)
     return search.fit(X_train).best_estimator_
+
+
+def _wpo(X_train, seed, progress):
+    return WPOKernelScore(random_state=seed, progress=progress).fit(X_train)
 
 
 # file label -> (table label, function fitting the model to the training data)
 _MODELS = {
     "unsmoothed": ("EmpiricalScore()", _unsmoothed),
     "smoothed": ("EmpiricalScore(bandwidth=<3-fold CV>)", _cross_validated),
+    "wpo": ("WPOKernelScore()", _wpo),
 }
 _SAMPLING_METHOD = "sde"
 _FIGURE_NAME = "data_vs_samples.png"
@@ -69,7 +79,7 @@ def _held_out_log_likelihood(model, X_test):
 def _fit_sample_and_evaluate(fit, X_train, X_test, n_samples, seed, progress):
     """Fit one model, sample it and return ``(samples, table cells after the label)``."""
     start = time.perf_counter()
-    model = fit(X_train)
+    model = fit(X_train, seed, progress)
     samples = np.asarray(
         model.sample(n_samples, random_state=seed, method=_SAMPLING_METHOD, progress=progress)
     )
@@ -103,12 +113,14 @@ def run_demo(
     progress=True,
     stream=None,
 ):
-    r"""Fit an unsmoothed and a smoothed :class:`~wpokernel.EmpiricalScore` and compare them.
+    r"""Fit an unsmoothed and a smoothed :class:`~wpokernel.EmpiricalScore` and a
+    :class:`~wpokernel.WPOKernelScore`, and compare them.
 
     Draws ``n_train + n_samples`` points of a toy, holds out ``n_samples`` of them as a test
-    set, fits both models to the rest, samples ``n_samples`` points from each with the
-    reverse SDE, and writes ``samples_unsmoothed.npy``, ``samples_smoothed.npy`` and
-    ``data_vs_samples.png`` to ``output_dir``. The memorized fraction in the printed table is
+    set, fits the models to the rest, samples ``n_samples`` points from each with the
+    reverse SDE, and writes ``samples_unsmoothed.npy``, ``samples_smoothed.npy``,
+    ``samples_wpo.npy`` and ``data_vs_samples.png`` to ``output_dir``. The memorized fraction
+    in the printed table is
 
     .. math::
 
@@ -129,7 +141,7 @@ def run_demo(
     seed : int, default=0
         Seed of the data, the split and the samplers.
     progress : bool, default=True
-        Whether to show progress bars while sampling.
+        Whether to show progress bars while fitting and sampling.
     stream : file-like or None, default=None
         Where to print the table; ``None`` means standard output.
 
