@@ -10,8 +10,10 @@ A model file is one NumPy ``.npz`` archive holding
 
 Loading reads the archive with ``allow_pickle=False``, checks the checksum and the versions,
 and rebuilds only objects of an explicit allow-list (the package's estimators, its mixture
-field and covariance structures, its factor networks, NumPy random states): a model file
-carries data, never code, so opening one from an untrusted source cannot run anything.
+field and covariance structures, its factor networks, small package objects rebuilt from
+their constructor arguments such as the interpolant coefficients, NumPy random states): a
+model file carries data, never code, so opening one from an untrusted source cannot run
+anything.
 
 Pickle keeps working for scikit-learn users (``pickle.dump(model, f)``); these files are the
 format to share models with.
@@ -48,6 +50,15 @@ def _module_classes():
     from .neural import FactorNetwork, FreeFactors
 
     return {"FactorNetwork": FactorNetwork, "FreeFactors": FreeFactors}
+
+
+def _constructed_classes():
+    """Package objects whose state is their constructor arguments, kept as attributes of the
+    same names: ``{name: (class, argument names)}``. A file names the class and gives the
+    arguments, never code."""
+    from .interpolant_coefficients import InterpolantCoefficients
+
+    return {"InterpolantCoefficients": (InterpolantCoefficients, ("family", "gamma", "gamma_scale"))}
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -100,6 +111,10 @@ class _Encoder:
             names = (*value._params, "added_variance")
             return {"__covariance__": type(value).__name__,
                     "params": {n: self.encode(getattr(value, n), f"{where}.{n}") for n in names}}
+        cls, arguments = _constructed_classes().get(type(value).__name__, (None, ()))
+        if cls is type(value):
+            return {"__object__": cls.__name__,
+                    "params": {n: self.encode(getattr(value, n), f"{where}.{n}") for n in arguments}}
         if isinstance(value, torch.nn.Module) and type(value).__name__ in _module_classes():
             state = {k: self.array(v.detach().cpu().numpy()) for k, v in value.state_dict().items()}
             return {"__module__": type(value).__name__,
@@ -138,11 +153,11 @@ class _Decoder:
                    "__dict__": lambda v: {k: self.decode(x) for k, x in v.items()},
                    "__random_state__": self.random_state, "__estimator__": self.estimator,
                    "__field__": self.field, "__covariance__": self.covariance,
-                   "__module__": self.module}.get(kind)
+                   "__module__": self.module, "__object__": self.constructed}.get(kind)
         if decoder is None:
             raise ValueError(f"Expected a known entry in the model file, got {kind!r}.")
-        return decoder(value[kind]) if kind not in ("__estimator__", "__covariance__", "__module__") \
-            else decoder(value)
+        named = ("__estimator__", "__covariance__", "__module__", "__object__")
+        return decoder(value) if kind in named else decoder(value[kind])
 
     def array(self, key):
         if key not in self.arrays:
@@ -172,6 +187,10 @@ class _Decoder:
 
     def covariance(self, value):
         cls = _known(_covariance_classes(), value["__covariance__"], "covariance structure")
+        return cls(**{k: self.decode(v) for k, v in value["params"].items()})
+
+    def constructed(self, value):
+        cls, _ = _known(_constructed_classes(), value["__object__"], "object")
         return cls(**{k: self.decode(v) for k, v in value["params"].items()})
 
     def module(self, value):
