@@ -10,6 +10,7 @@ import pytest
 
 from wpokernel import GaussianMixtureField, HeatSchedule
 from wpokernel.integrators import (
+    euler,
     euler_maruyama,
     heun,
     ode_log_likelihood,
@@ -92,6 +93,30 @@ def test_heun_and_ode_log_likelihood_on_a_linear_flow(times):
     x_end, integral = ode_log_likelihood(lambda x, t: (x @ A.T, np.full(len(x), np.trace(A))), x0, times)
     np.testing.assert_allclose(x_end, expected, atol=2e-5)
     np.testing.assert_allclose(integral, np.trace(A) * (times[-1] - times[0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("times", [np.linspace(0.0, 1.5, 301), np.linspace(1.5, 0.0, 301)])
+def test_euler_converges_to_the_linear_flow_at_first_order(times):
+    # v(x) = A x has the flow exp(A t) x; Euler's global error is O(dt), so halving the step
+    # halves it (the second-order Heun above is far more accurate on the same grid).
+    A = np.array([[-0.3, 1.0], [-1.0, 0.2]])
+    x0 = np.random.default_rng(0).normal(size=(4, 2))
+    expected = x0 @ _expm(A * (times[-1] - times[0])).T
+
+    def error(grid):
+        return np.abs(euler(lambda x, t: x @ A.T, x0, grid) - expected).max()
+
+    coarse, fine = error(times), error(np.linspace(times[0], times[-1], 601))
+    assert 1.9 < coarse / fine < 2.1
+    assert fine < 5e-3
+
+
+def test_euler_takes_exactly_the_explicit_steps():
+    # One step of a time-dependent field from t = 1 to t = 3: x + 2 v(x, 1), nothing else.
+    x = euler(lambda x, t: t * x + 1.0, np.array([[2.0]]), [1.0, 3.0])
+    np.testing.assert_array_equal(x, [[2.0 + 2 * (1.0 * 2.0 + 1.0)]])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        euler(lambda x, t: x, np.zeros((1, 1)), [1.0, 0.0], direction=1)
 
 
 def _expm(M):

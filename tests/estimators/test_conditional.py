@@ -1,14 +1,13 @@
-"""ConditionalSchrodingerBridge and NadarayaWatson: drifts, closed forms, conditional laws."""
+"""ConditionalSchrodingerBridge and NadarayaWatson: drifts, closed forms, conditional laws. The
+contract they share with the other estimators is tested in test_contract.py."""
 
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from scipy.special import softmax
 from scipy.stats import kstest, multivariate_normal, norm
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from wpokernel.estimators.conditional import (
     CV_FACTORS,
@@ -21,17 +20,6 @@ from wpokernel.estimators.conditional import (
 from wpokernel.estimators.empirical import bandwidth_rule
 
 FAST = {"n_steps": 5, "progress": False}
-
-
-@parametrize_with_checks([
-    NadarayaWatson(),
-    NadarayaWatson(bandwidth=0.5),
-    ConditionalSchrodingerBridge(**FAST),
-    ConditionalSchrodingerBridge(bandwidth="scott", y_bandwidth=0.2, **FAST),
-    ConditionalSchrodingerBridge(bandwidth=1.0, residuals=True, **FAST),
-])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.fixture(scope="module")
@@ -244,10 +232,6 @@ def test_pickle_round_trip(pairs):
     ({"bandwidth": [0.1]}, TypeError, "real number for bandwidth"),
     ({"y_bandwidth": -1.0}, ValueError, "y_bandwidth >= 0"),
     ({"residuals": 1}, TypeError, "bool for residuals"),
-    ({"n_steps": 0}, ValueError, "n_steps >= 1"),
-    ({"backend": "jax"}, ValueError, "backend in"),
-    ({"working_memory": 0}, ValueError, "working_memory > 0"),
-    ({"progress": "yes"}, TypeError, "bool for progress"),
 ])
 def test_invalid_hyper_parameters(pairs, params, error, match):
     X, Y = pairs
@@ -259,8 +243,6 @@ def test_invalid_data(pairs):
     X, Y = pairs
     with pytest.raises(ValueError, match="requires y to be passed"):
         ConditionalSchrodingerBridge().fit(X, None)
-    with pytest.raises(ValueError, match="NaN"):
-        NadarayaWatson().fit(np.where(X > 1, np.nan, X), Y)
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         NadarayaWatson().fit(X[:1], Y[:1])
     with pytest.raises(ValueError, match="minimum of 2 is required"):
@@ -279,5 +261,9 @@ def test_invalid_data(pairs):
         model.drift(X[:2], Y[:2], 1.0)
     with pytest.raises(ValueError, match="n_samples >= 1"):
         model.sample(X, 0)
+    with pytest.raises(ValueError, match="n_steps >= 1"):
+        model.sample(X, 2, n_steps=0)
+    with pytest.raises(TypeError, match="bool for progress"):
+        model.sample(X, 2, progress=1)
     with pytest.raises(ValueError, match="Expected n_samples >= 2 for a standard deviation"):
         model.predict_std(X, 1)

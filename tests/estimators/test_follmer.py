@@ -1,14 +1,11 @@
-"""FollmerBridge: drifts against posterior-mean loops and autograd, target laws, memorization."""
-
-import pickle
+"""FollmerBridge: drifts against posterior-mean loops and autograd, target laws, memorization.
+The contract it shares with the other estimators is tested in test_contract.py."""
 
 import numpy as np
 import pytest
 import torch
 from scipy.special import softmax
 from scipy.stats import ks_2samp, multivariate_normal
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from _reference import dense_covariances
 from _stats import energy_permutation_pvalue
@@ -18,14 +15,6 @@ from wpokernel.diagnostics import copy_gap, memorization_ratio, nearest_neighbor
 from wpokernel.estimators.follmer import FollmerBridge, follmer_drift, follmer_grid
 from wpokernel.mixture import GaussianMixtureField
 from wpokernel.reductions import Diagonal, Full, Isotropic, LowRank
-
-FAST = {"n_steps": 5, "progress": False}
-
-
-@parametrize_with_checks([FollmerBridge(**FAST), FollmerBridge(target="scott", **FAST)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
 
 @pytest.fixture(scope="module")
 def spirals():
@@ -164,61 +153,10 @@ def test_smoothed_target_copies_no_more_than_held_out_data(spirals, target):
     assert abs(fraction - held_out) < _binomial_tolerance(held_out, 500, len(X_test))
 
 
-# ------------------------------------------------------------------ contract
+# ------------------------------------------------------------------ bad input
 
-def test_sample_contract(spirals):
+def test_invalid_calls(spirals):
     X, _ = spirals
-    model = FollmerBridge(target=0.1, **FAST)
-    with pytest.raises(NotFittedError):
-        model.sample(3)
-    model.fit(X)
-    a, b = model.sample(4, random_state=7), model.sample(4, random_state=7)
-    assert a.shape == (4, 2) and a.dtype == np.float64
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, model.sample(4, random_state=8))
-    assert model.sample().shape == (1, 2)
-    assert model.sample(2, n_steps=3, progress=True).shape == (2, 2)
-    for bad in (0, -1, 2.5, "3", True):
-        with pytest.raises((ValueError, TypeError), match="n_samples"):
-            model.sample(bad)
-    with pytest.raises(ValueError, match="n_steps >= 1"):
-        model.sample(2, n_steps=0)
-    with pytest.raises(TypeError, match="bool for progress"):
-        model.sample(2, progress=1)
-
-
-def test_pickle_round_trip(spirals):
-    X, _ = spirals
-    model = FollmerBridge(target="silverman", **FAST).fit(X)
-    loaded = pickle.loads(pickle.dumps(model))
-    np.testing.assert_array_equal(loaded.sample(5, random_state=3), model.sample(5, random_state=3))
-
-
-@pytest.mark.parametrize("params, error, match", [
-    ({"target": -0.1}, ValueError, "Expected target to be None, a bandwidth"),
-    ({"target": "wide"}, ValueError, "Expected target to be None, a bandwidth"),
-    ({"n_steps": 0}, ValueError, "n_steps >= 1"),
-    ({"n_steps": 10.0}, TypeError, "integer for n_steps"),
-    ({"backend": "jax"}, ValueError, "backend in"),
-    ({"working_memory": -5}, ValueError, "working_memory > 0"),
-    ({"progress": "yes"}, TypeError, "bool for progress"),
-])
-def test_invalid_hyper_parameters(spirals, params, error, match):
-    X, _ = spirals
-    with pytest.raises(error, match=match):
-        FollmerBridge(**params).fit(X)
-
-
-def test_invalid_data(spirals):
-    X, _ = spirals
-    with pytest.raises(ValueError, match="NaN"):
-        FollmerBridge().fit(np.where(X > 1, np.nan, X))
-    with pytest.raises(ValueError, match="2D array"):
-        FollmerBridge().fit(X[:, 0])
-    with pytest.raises(ValueError, match="minimum of 2 is required"):
-        FollmerBridge(target="scott").fit(X[:1])
-    with pytest.raises(ValueError, match="sample_weight"):
-        FollmerBridge().fit(X, sample_weight=-np.ones(len(X)))
     model = FollmerBridge().fit(X)
     with pytest.raises(ValueError, match="3 features, but FollmerBridge is expecting 2"):
         model.drift(np.zeros((2, 3)), 0.5)

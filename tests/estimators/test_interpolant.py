@@ -1,17 +1,14 @@
 """StochasticInterpolant: closed-form velocity and score against per-component conditional
 expectations and autograd, the transport equation, the ODE likelihood against exact densities,
-agreement of the samplers, memorization, the scikit-learn contract and bad input."""
-
-import pickle
+agreement of the samplers, memorization and bad input. The contract it shares with the other
+estimators is tested in test_contract.py."""
 
 import numpy as np
 import pytest
 import torch
 from scipy.special import logsumexp
 from scipy.stats import ks_2samp, multivariate_normal
-from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KernelDensity
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from _reference import dense_covariances
 from _stats import energy_permutation_pvalue
@@ -22,15 +19,6 @@ from wpokernel.estimators.interpolant import StochasticInterpolant
 from wpokernel.interpolant_coefficients import FAMILIES, GAMMAS
 
 QUIET = {"progress": False}
-
-
-@parametrize_with_checks([
-    StochasticInterpolant(n_steps=8, **QUIET),
-    StochasticInterpolant(target="scott", interpolant="trigonometric", gamma="sqrt", n_steps=8,
-                          backend="numpy", **QUIET),
-])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # ------------------------------------------------------------------ dense references
@@ -269,27 +257,14 @@ def test_smoothed_target_does_not_memorize(spirals, target):
     assert abs(fraction - test_fraction) < 4 * standard_error
 
 
-def test_sample_contract(spirals):
+def test_every_sampler_is_reproducible(spirals):
     X = spirals[0][:50]
-    model = StochasticInterpolant(target=0.3, n_steps=10, **QUIET)
-    with pytest.raises(NotFittedError):
-        model.sample(3)
-    model.fit(X)
+    model = StochasticInterpolant(target=0.3, n_steps=10, **QUIET).fit(X)
     for method in ("ode", "sde", "exact"):
         a = model.sample(4, random_state=7, method=method)
         b = model.sample(4, random_state=7, method=method)
         assert a.shape == (4, 2) and a.dtype == np.float64
         np.testing.assert_array_equal(a, b)
-    assert model.sample().shape == (1, 2)
-
-
-def test_pickle_round_trip(spirals):
-    X, X_test = spirals[0][:60], spirals[1][:5]
-    model = StochasticInterpolant(target="silverman", n_steps=10, **QUIET).fit(X)
-    loaded = pickle.loads(pickle.dumps(model))
-    np.testing.assert_array_equal(loaded.score_samples(X_test), model.score_samples(X_test))
-    np.testing.assert_array_equal(loaded.sample(5, random_state=3, method="sde"),
-                                  model.sample(5, random_state=3, method="sde"))
 
 
 def test_sample_weight_is_row_repetition(spirals):
@@ -305,8 +280,6 @@ def test_sample_weight_is_row_repetition(spirals):
 # ------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("params, error, match", [
-    ({"target": -0.1}, ValueError, "Expected target to be None, a bandwidth"),
-    ({"target": "median"}, ValueError, "Expected target to be None, a bandwidth"),
     ({"interpolant": "cosine"}, ValueError, "Expected interpolant in"),
     ({"gamma": "cubic"}, ValueError, "Expected gamma in"),
     ({"gamma_scale": 0.0}, ValueError, "Expected gamma_scale > 0"),
@@ -315,11 +288,6 @@ def test_sample_weight_is_row_repetition(spirals):
     ({"t_end": 0.0}, ValueError, "Expected t_end > 0"),
     ({"t_end": "late"}, ValueError, "Expected t_end in"),
     ({"t_end": 1.0}, ValueError, "Expected t_end < 1 for the empirical target"),
-    ({"n_steps": 0}, ValueError, "Expected n_steps >= 1"),
-    ({"n_steps": 2.0}, TypeError, "Expected an integer for n_steps"),
-    ({"backend": "jax"}, ValueError, "Expected backend in"),
-    ({"working_memory": 0}, ValueError, "Expected working_memory > 0"),
-    ({"progress": "yes"}, TypeError, "Expected a bool for progress"),
 ])
 def test_invalid_hyper_parameters(spirals, params, error, match):
     with pytest.raises(error, match=match):
@@ -328,12 +296,6 @@ def test_invalid_hyper_parameters(spirals, params, error, match):
 
 def test_invalid_calls(spirals):
     X = spirals[0][:20]
-    with pytest.raises(ValueError, match="NaN"):
-        StochasticInterpolant().fit(np.where(X > 1, np.nan, X))
-    with pytest.raises(ValueError, match="minimum of 2 is required"):
-        StochasticInterpolant(target="scott").fit(X[:1])
-    with pytest.raises(ValueError, match="sample_weight"):
-        StochasticInterpolant().fit(X, sample_weight=-np.ones(len(X)))
     model = StochasticInterpolant(target=0.3, n_steps=5, **QUIET).fit(X)
     with pytest.raises(ValueError, match="3 features, but StochasticInterpolant is expecting 2"):
         model.velocity(np.zeros((2, 3)), 0.5)
@@ -343,11 +305,8 @@ def test_invalid_calls(spirals):
         model.score_function(X, "0.5")
     with pytest.raises(TypeError, match="Expected a bool for return_divergence"):
         model.velocity(X, 0.5, return_divergence=1)
-    for kwargs, error, match in [({"n_samples": 0}, ValueError, "n_samples >= 1"),
-                                 ({"method": "langevin"}, ValueError, "Expected method in"),
-                                 ({"n_steps": -2}, ValueError, "Expected n_steps >= 1"),
-                                 ({"diffusion": -1.0}, ValueError, "Expected diffusion >= 0"),
-                                 ({"progress": 1}, TypeError, "Expected a bool for progress")]:
+    for kwargs, error, match in [({"method": "langevin"}, ValueError, "Expected method in"),
+                                 ({"diffusion": -1.0}, ValueError, "Expected diffusion >= 0")]:
         with pytest.raises(error, match=match):
             model.sample(**kwargs)
 

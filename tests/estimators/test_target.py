@@ -6,7 +6,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from wpokernel import EmpiricalScore, WPOKernelScore
-from wpokernel.estimators._target import check_target, fit_target
+from wpokernel.estimators._target import check_target, fit_target, mixture_mean
 from wpokernel.estimators.empirical import bandwidth_rule
 
 
@@ -48,6 +48,30 @@ def test_estimator_targets_are_clones_with_the_model_density(data, target):
     field, estimator = fit_target(target, X)
     assert estimator is not target and not hasattr(target, "field_")
     np.testing.assert_allclose(field.log_density(x), estimator.score_samples(x), rtol=1e-10)
+
+
+def test_a_target_model_with_weights_is_fitted_with_them(data):
+    # EmpiricalScore takes frequency weights: its model density is the weighted KDE of
+    # bandwidth sqrt(h^2 + beta^2 eps), and the target's mean is the weighted mean.
+    X, x = data
+    weight = np.random.default_rng(2).integers(0, 3, len(X)).astype(float)
+    field, _ = fit_target(EmpiricalScore(bandwidth=0.3, eps=0.01), X, weight)
+    keep = weight > 0
+    np.testing.assert_allclose(field.log_density(x),
+                               _kde_log_density(x, X[keep], np.sqrt(0.1), weight[keep]), rtol=1e-10)
+    np.testing.assert_allclose(mixture_mean(field), np.average(X, axis=0, weights=weight), rtol=1e-12)
+
+
+def test_a_target_model_without_weights_takes_only_unit_weights(data):
+    X, x = data
+    wpo = WPOKernelScore(max_iter=0, random_state=0, progress=False)
+    with pytest.raises(ValueError, match=r"Expected sample_weight=None with "
+                                         r"target=WPOKernelScore\(\.\.\.\), which takes no sample "
+                                         r"weights, got weights\."):
+        fit_target(wpo, X, np.r_[2.0, np.ones(len(X) - 1)])
+    unit, _ = fit_target(wpo, X, np.ones(len(X)))
+    unweighted, _ = fit_target(wpo, X)
+    np.testing.assert_array_equal(unit.log_density(x), unweighted.log_density(x))
 
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), "median", [1.0], object()])

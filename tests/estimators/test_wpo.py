@@ -1,24 +1,19 @@
-"""WPOKernelScore: scikit-learn contract, generalization where the empirical score memorizes,
-agreement of its three samplers, the closed-form score, and bad input."""
+"""WPOKernelScore: generalization where the empirical score memorizes, agreement of its three
+samplers, the closed-form score, and bad input. Its scikit-learn checks are in test_contract.py."""
 
 import pickle
 
 import numpy as np
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import torch
 
 from _stats import energy_permutation_pvalue
 from wpokernel import EmpiricalScore, WPOKernelScore
 from wpokernel.datasets import make_swissroll6d, make_toy
 from wpokernel.diagnostics import copy_gap, memorization_ratio
 
-# Short training keeps the estimator checks fast; the defaults are exercised below.
+# Short training keeps the bad-input tests fast; the defaults are exercised below.
 FAST = {"max_iter": 20, "progress": False, "random_state": 0}
-
-
-@parametrize_with_checks([WPOKernelScore(**FAST), WPOKernelScore(structure="lowrank", rank=1, **FAST)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +161,22 @@ def test_invalid_data():
         WPOKernelScore(**FAST).fit(np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]))
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         WPOKernelScore(**FAST).fit(np.zeros((1, 2)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch")
+def test_cuda_training_matches_the_cpu_and_returns_a_cpu_model(spirals):
+    params = {"max_iter": 50, "progress": False, "random_state": 0}
+    cpu = WPOKernelScore(**params).fit(spirals[0])
+    gpu = WPOKernelScore(device="cuda", **params).fit(spirals[0])
+    assert all(p.device.type == "cpu" for p in gpu.factor_network_.parameters())
+    # Same seeds and float64 on both devices: only the rounding of the reductions differs.
+    np.testing.assert_allclose(gpu.score_samples(spirals[1]), cpu.score_samples(spirals[1]),
+                               rtol=1e-6)
+    restored = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_array_equal(restored.score_samples(spirals[1]), gpu.score_samples(spirals[1]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(spirals):
+    with pytest.raises(ValueError, match="Expected device='cpu' on a machine without a CUDA GPU"):
+        WPOKernelScore(device="cuda", progress=False).fit(spirals[0])
