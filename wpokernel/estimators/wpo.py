@@ -390,6 +390,9 @@ class WPOKernelScore(BaseMixtureScore):
         self : object
             The fitted estimator.
         """
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("Expected device='cpu' on a machine without a CUDA GPU visible to "
+                             "torch, got device='cuda'.")
         # Frequency weights would make the minibatch objective a different one; not offered.
         return super().fit(X, y)
 

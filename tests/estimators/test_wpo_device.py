@@ -1,0 +1,35 @@
+"""WPOKernelScore on a CUDA device: same model as on the CPU, returned on the CPU."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from wpokernel import WPOKernelScore
+from wpokernel.datasets import make_toy
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    X = make_toy("2spirals", 500, random_state=0)
+    return X[:400], X[400:]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch")
+def test_cuda_training_matches_the_cpu_and_returns_a_cpu_model(spirals):
+    params = {"max_iter": 50, "progress": False, "random_state": 0}
+    cpu = WPOKernelScore(**params).fit(spirals[0])
+    gpu = WPOKernelScore(device="cuda", **params).fit(spirals[0])
+    assert all(p.device.type == "cpu" for p in gpu.factor_network_.parameters())
+    # Same seeds and float64 on both devices: only the rounding of the reductions differs.
+    np.testing.assert_allclose(gpu.score_samples(spirals[1]), cpu.score_samples(spirals[1]),
+                               rtol=1e-6)
+    restored = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_array_equal(restored.score_samples(spirals[1]), gpu.score_samples(spirals[1]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(spirals):
+    with pytest.raises(ValueError, match="Expected device='cpu' on a machine without a CUDA GPU"):
+        WPOKernelScore(device="cuda", progress=False).fit(spirals[0])
