@@ -4,7 +4,20 @@ The stochastic interpolant, the Schrödinger and Föllmer bridges and the score-
 share one skeleton: fit the target measure :math:`\pi` of the data
 (:func:`~wpokernel.estimators._target.fit_target`: the empirical measure, a KDE or a fitted
 mixture score model), then move points by dynamics whose drift is a softmax reduction over the
-components of :math:`\pi`. :class:`BaseTargetSampler` owns the loop,
+components of :math:`\pi = \sum_j w_j N(\mu_j, C_j)`: at time :math:`t` the state is, given
+the component :math:`j`, Gaussian, and the drift averages closed-form per-component terms
+:math:`v_j(x, t)` with the posterior weights
+
+.. math::
+
+    \omega_j(x, t) = \operatorname{softmax}_j\Big(\log w_j + b_j
+        + \log N\big(x;\, a_t \mu_j,\, a_t^2 C_j + \sigma_t^2 I\big)\Big),
+
+with :math:`(a_t, \sigma_t^2)` = :math:`(\beta(t), \alpha^2 + \gamma^2)` for the
+interpolant, :math:`(t, t(1 - t))` for the Föllmer bridge, :math:`(1, \varepsilon(1 - t))` for
+the Schrödinger bridge, whose logit biases :math:`b_j = g_j / \varepsilon` are the Sinkhorn
+potentials (:math:`b_j = 0` elsewhere), and :math:`(1, \sigma^2)` for the score-difference
+flow. :class:`BaseTargetSampler` owns the loop,
 
 * ``fit``: parameter and data checks, frequency weights, the hook ``_check_fit(X, weight)``
   (what needs only the data, so that its errors come before any fitting), the target
