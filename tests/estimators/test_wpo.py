@@ -5,7 +5,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 
 from _stats import energy_permutation_pvalue
 from wpokernel import EmpiricalScore, WPOKernelScore
@@ -161,22 +160,3 @@ def test_invalid_data():
         WPOKernelScore(**FAST).fit(np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]))
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         WPOKernelScore(**FAST).fit(np.zeros((1, 2)))
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch")
-def test_cuda_training_matches_the_cpu_and_returns_a_cpu_model(spirals):
-    params = {"max_iter": 50, "progress": False, "random_state": 0}
-    cpu = WPOKernelScore(**params).fit(spirals[0])
-    gpu = WPOKernelScore(device="cuda", **params).fit(spirals[0])
-    assert all(p.device.type == "cpu" for p in gpu.factor_network_.parameters())
-    # Same seeds and float64 on both devices: only the rounding of the reductions differs.
-    np.testing.assert_allclose(gpu.score_samples(spirals[1]), cpu.score_samples(spirals[1]),
-                               rtol=1e-6)
-    restored = pickle.loads(pickle.dumps(gpu))
-    np.testing.assert_array_equal(restored.score_samples(spirals[1]), gpu.score_samples(spirals[1]))
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
-def test_cuda_without_a_gpu_is_a_clear_error(spirals):
-    with pytest.raises(ValueError, match="Expected device='cpu' on a machine without a CUDA GPU"):
-        WPOKernelScore(device="cuda", progress=False).fit(spirals[0])
