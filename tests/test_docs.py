@@ -1,5 +1,5 @@
 """The Python code of the README and of the documentation pages runs as written, and the
-documentation's build hooks render the docstrings' Sphinx roles.
+documentation's build hooks render the docstrings' Sphinx roles and citations.
 
 Each page's ``python`` blocks run in order in one namespace, as a reader pasting them one after
 the other would, in a temporary working directory (the pages write model and data files).
@@ -85,3 +85,27 @@ def test_roles_leave_math_and_plain_code_alone():
     hook = _load_hook("rst_roles")
     html = f"{_heading('wpokernel.mixture')}<p>:math:<code>x^2</code> and <code>make_toy</code></p>"
     assert hook.on_page_content(html, None, None, None) == html
+
+
+# ---------------------------------------------------------------- the citation hook
+def test_citations_lose_their_markup():
+    hook = _load_hook("rst_citations")
+    html = "<p>as in [Föl1985]_ and [ABV2023]_, not x[0] or [see]</p>"
+    assert hook.on_page_content(html, None, None, None) == (
+        "<p>as in [Föl1985] and [ABV2023], not x[0] or [see]</p>"
+    )
+
+
+def test_references_become_one_entry_each():
+    hook = _load_hook("rst_citations")
+    html = (
+        '<details class="references" open>\n  <summary>References</summary>\n'
+        "  <p>.. [A2001] A. Author, \"One\",\n   Journal, 2001.\n.. [B2002] B. Author, \"Two\", 2002.</p>\n"
+        "</details>"
+    )
+    expected = (
+        '<details class="references" open>\n  <summary>References</summary>\n  '
+        '<ul><li><strong>[A2001]</strong> A. Author, "One", Journal, 2001.</li>'
+        '<li><strong>[B2002]</strong> B. Author, "Two", 2002.</li></ul>\n</details>'
+    )
+    assert hook.on_page_content(html, None, None, None) == expected
