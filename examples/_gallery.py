@@ -22,8 +22,8 @@ from scipy.stats import multivariate_normal
 
 from wpokernel.reductions import Diagonal, Full, Isotropic, LowRank
 
-# Small PNGs for the documentation: about 90 pixels per inch is sharp enough on screen.
-FIGURE_DPI = 90
+# Small PNGs for the documentation: about 80 pixels per inch is sharp enough on screen.
+FIGURE_DPI = 80
 DEFAULT_OUTPUT_DIR = Path("figures")
 
 

@@ -53,7 +53,7 @@ def main(fast=False, output_dir="figures", progress=True):
     X_train, X_test = train_test_split_data(X, test_size=N_TEST, random_state=0)
     n_samples = 100 if fast else N_SAMPLES
     if fast:
-        X_train, X_test = X_train[:300], X_test[:100]
+        X_train, X_test = X_train[:150], X_test[:100]
     wpo = WPOKernelScore(max_iter=10 if fast else 2000, random_state=0, progress=progress)
     models = {"wpo": wpo.fit(X_train), "empirical": EmpiricalScore().fit(X_train)}
     print(f"digits: {len(X_train)} training and {len(X_test)} held-out images; WPO "

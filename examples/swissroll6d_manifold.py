@@ -15,8 +15,8 @@ Outputs, for ``WPOKernelScore()`` and the Gaussian KDE ``EmpiricalScore(bandwidt
 :math:`h` of best 3-fold cross-validated log-likelihood: the held-out mean log-likelihood
 :math:`\frac1m \sum_j \log p(y_j)` in nats, the energy distance of 2000 samples to the
 held-out points and their memorized fraction (nearest-neighbour ratio below 1/3), and the pair
-plots ``swissroll6d_wpo_pairs.png`` and ``swissroll6d_kde_pairs.png`` of features 1, 2, 3 and 6
-(samples over held-out data).
+plots ``swissroll6d_wpo_pairs.png`` and ``swissroll6d_kde_pairs.png`` of columns 0, 1, 2 and 5
+(the roll, one linear copy, the noise column; samples over held-out data).
 
 Check: both models' ``score_samples`` against the dense mixture
 :math:`\operatorname{logsumexp}_j(\log w_j + \log N(y; z_j, C_j + \beta^2 \varepsilon I))`
