@@ -105,3 +105,14 @@ def test_empirical_measure_needs_positive_noise():
     with pytest.raises(ValueError, match="positive variances"):
         field.log_density(np.zeros((1, 2)))
     np.testing.assert_allclose(field.score(np.ones((1, 2)), noise=2.0), [[-0.5, -0.5]])
+
+
+def test_default_weights_follow_the_centers_array_library():
+    rng = np.random.default_rng(0)
+    centers, x = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
+    expected = GaussianMixtureField(centers, Isotropic(0.5)).log_density(x)
+    field = GaussianMixtureField(torch.as_tensor(centers), Isotropic(0.5))
+    assert isinstance(field.log_weights, torch.Tensor)
+    got = field.log_density(torch.as_tensor(x))
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)

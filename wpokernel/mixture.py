@@ -77,7 +77,9 @@ class GaussianMixtureField:
         self.covariance = covariance
         n_centers = centers.shape[0]
         if log_weights is None:
-            log_weights = np.full(n_centers, -math.log(n_centers))
+            # In the centers' array library, so that torch or cupy centers need no weights.
+            log_weights = get_namespace(centers).asarray(np.full(n_centers, -math.log(n_centers)),
+                                                         like=centers)
         else:
             ns = get_namespace(log_weights)
             log_weights = log_weights - (ns.logsumexp(log_weights, 0) if ns.name == "torch"

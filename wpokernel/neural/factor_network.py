@@ -198,21 +198,18 @@ def _lowrank_cholesky(variance_k, U_kdr):
 
 def lowrank_gaussian_kl(target_variance, target_factors, variance, factors):
     r"""Mean over centers of :math:`\mathrm{KL}(N(0, T_k) \,\|\, N(0, C_k))` for low-rank plus
-    isotropic covariances :math:`T = t I + A A^	op`, :math:`C = 	au I + U U^	op`, in
+    isotropic covariances :math:`T = t I + A A^\top`, :math:`C = \tau I + U U^\top`, in
     :math:`O(d r^2)` per center instead of :math:`O(d^3)`.
 
-    With :math:`M = 	au I_r + U^	op U = L L^	op` and :math:`B = L^{-1} U^	op`, Woodbury
-    gives :math:`C^{-1} = (I - B^	op B)/	au`, hence
+    With :math:`M = \tau I_r + U^\top U = L L^\top` and :math:`B = L^{-1} U^\top`, Woodbury
+    gives :math:`C^{-1} = (I - B^\top B)/\tau`, hence
 
     .. math::
 
-        \operatorname{tr}(C^{-1} T) = rac{t\,(d - \lVert B
-Vert_F^2)
-            + \lVert A
-Vert_F^2 - \lVert B A
-Vert_F^2}{	au},
+        \operatorname{tr}(C^{-1} T) = \frac{t\,(d - \lVert B\rVert_F^2)
+            + \lVert A\rVert_F^2 - \lVert B A\rVert_F^2}{\tau},
 
-    and the determinant lemma gives :math:`\log\det C = (d - r)\log	au + 2\sum\log L_{ii}`.
+    and the determinant lemma gives :math:`\log\det C = (d - r)\log\tau + 2\sum\log L_{ii}`.
 
     Parameters
     ----------
