@@ -18,6 +18,13 @@ Rows:
   peer of the row above;
 * ``GaussianMixture(n_components=val)``: scikit-learn's full-covariance mixture, with the
   number of components of best likelihood on a validation fifth of the training set;
+* the closed-form transport estimators, on the 2-D toys and ``swissroll6d`` only:
+  ``StochasticInterpolant`` (probability-flow ODE, and SDE), ``SchrodingerBridge``,
+  ``FollmerBridge`` and ``ScoreDifferenceFlow``, each toward the empirical measure
+  (``target=None``, the memorizing case; the score-difference flow also with its default stop
+  at Scott's bandwidth) and toward the Gaussian KDE of the cross-validated bandwidth of
+  ``EmpiricalScore(bandwidth=CV)`` (``target=CV``); on ``swissroll6d`` also toward a fitted
+  ``WPOKernelScore`` (``target=WPOKernelScore()``);
 * ``fresh data (reference)``: a new draw from the data law itself, what an ideal generator
   would score; only for generated data sets.
 
@@ -38,6 +45,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -51,7 +59,14 @@ from sklearn.neighbors import KernelDensity
 from tqdm.auto import tqdm
 
 import wpokernel
-from wpokernel import EmpiricalScore
+from wpokernel import (
+    EmpiricalScore,
+    FollmerBridge,
+    SchrodingerBridge,
+    ScoreDifferenceFlow,
+    StochasticInterpolant,
+    WPOKernelScore,
+)
 from wpokernel.datasets import (
     DIGITS_IMAGE_SHAPE,
     MANIFOLD_NAMES,
@@ -137,9 +152,13 @@ def _fit_empirical(X_train, random_state):
     return EmpiricalScore(progress=False).fit(X_train), ""
 
 
-def _fit_cross_validated(estimator, X_train):
+def _bandwidth_search(estimator, X_train):
     grid = {"bandwidth": _bandwidth_grid(X_train)}
-    search = GridSearchCV(estimator, grid, cv=_CV_FOLDS).fit(X_train)
+    return GridSearchCV(estimator, grid, cv=_CV_FOLDS).fit(X_train)
+
+
+def _fit_cross_validated(estimator, X_train):
+    search = _bandwidth_search(estimator, X_train)
     return search.best_estimator_, f"bandwidth={search.best_params_['bandwidth']:.3g}"
 
 
@@ -168,12 +187,38 @@ def _fit_mixture(X_train, random_state):
     return GaussianMixture(best, random_state=random_state).fit(X_train), f"n_components={best}"
 
 
+# Targets of the transport rows besides the empirical measure (None): the Gaussian KDE with
+# the bandwidth that EmpiricalScore(bandwidth=CV) selects, and a fitted WPOKernelScore.
+_CV_TARGET = "CV"
+_WPO_TARGET = "WPOKernelScore()"
+# The score-difference flow stops at Scott's bandwidth by default, which hides the empirical
+# target's copying; stopping far below the spacing of the data shows it.
+_SMALL_SIGMA_MIN = 1e-3
+
+
+def _fit_transport(estimator_class, options, target, X_train, random_state):
+    """Fit ``estimator_class(target=..., **options)``, model selection of the target included."""
+    chosen = ""
+    if target == _CV_TARGET:
+        search = _bandwidth_search(EmpiricalScore(progress=False), X_train)
+        target = search.best_params_["bandwidth"]
+        chosen = f"bandwidth={target:.3g}"
+    elif target == _WPO_TARGET:
+        target = WPOKernelScore(random_state=random_state, progress=False)
+    if "random_state" in estimator_class().get_params():
+        options = {**options, "random_state": random_state}
+    model = estimator_class(target=target, progress=False, **options).fit(X_train)
+    return model, chosen
+
+
 @dataclass(frozen=True)
 class Estimator:
-    """A row of the suite: ``fit(X_train, seed)`` and the keyword options of ``sample``."""
+    """A row of the suite: ``fit(X_train, seed)``, the keyword options of ``sample`` and the
+    data sets it runs on (``None``: all)."""
 
     fit: Callable[[np.ndarray, int], tuple]
     sample_options: dict = field(default_factory=dict)
+    datasets: Optional[tuple] = None
 
 
 # The reverse heat-flow SDE with progress bars off: the sampler of the score models.
@@ -186,6 +231,40 @@ ESTIMATORS = {
     "KernelDensity(bandwidth=CV)": Estimator(_fit_kde_cv),
     "GaussianMixture(n_components=val)": Estimator(_fit_mixture),
 }
+
+# The transport rows run where they are cheap: the 2-D toys and swissroll6d. A fitted
+# WPOKernelScore target costs about a minute per row on two cores (its fit, then sampling
+# through full-covariance components): only on swissroll6d.
+TRANSPORT_DATASETS = (*TOY_NAMES, "swissroll6d")
+WPO_TARGET_DATASETS = ("swissroll6d",)
+
+
+def _transport_rows(estimator_class, options=None, targets=(None, _CV_TARGET, _WPO_TARGET),
+                    sample_options=None, suffix=""):
+    """The rows of one transport estimator: name -> Estimator, one per target."""
+    options = {} if options is None else options
+    rows = {}
+    for target in targets:
+        arguments = [f"{key}={value}" for key, value in options.items()]
+        arguments += [] if target is None else [f"target={target}"]
+        name = f"{estimator_class.__name__}({', '.join(arguments)}){suffix}"
+        rows[name] = Estimator(
+            partial(_fit_transport, estimator_class, options, target),
+            {} if sample_options is None else sample_options,
+            WPO_TARGET_DATASETS if target == _WPO_TARGET else TRANSPORT_DATASETS,
+        )
+    return rows
+
+
+ESTIMATORS.update({
+    **_transport_rows(StochasticInterpolant),
+    **_transport_rows(StochasticInterpolant, targets=(None, _CV_TARGET), sample_options=_SDE,
+                      suffix=", SDE"),
+    **_transport_rows(SchrodingerBridge),
+    **_transport_rows(FollmerBridge),
+    **_transport_rows(ScoreDifferenceFlow),
+    **_transport_rows(ScoreDifferenceFlow, {"sigma_min": _SMALL_SIGMA_MIN}, targets=(None,)),
+})
 REFERENCE = "fresh data (reference)"
 
 # --------------------------------------------------------------------------------------------
@@ -250,7 +329,10 @@ def _measure(name, estimator, X_train, X_test, seed, n_samples=None):
 def run_suite(dataset_names, estimator_names, n_train, n_test, seed, progress):
     """Return the result rows and the samples of every (data set, estimator)."""
     rows, samples = [], {}
-    jobs = [(d, e) for d in dataset_names for e in [*estimator_names, REFERENCE]]
+    jobs = [
+        (d, e) for d in dataset_names for e in [*estimator_names, REFERENCE]
+        if e == REFERENCE or ESTIMATORS[e].datasets is None or d in ESTIMATORS[e].datasets
+    ]
     splits = {}
     for dataset_name, estimator_name in tqdm(jobs, disable=not progress, desc="benchmark"):
         if dataset_name not in splits:
@@ -343,6 +425,16 @@ def write_markdown(rows, figures, path, *, command, seconds):
         "**copy z** < -2: "
         "samples sit closer to the training set than fresh data do. **C2ST acc.** 0.5: a "
         "classifier cannot tell samples from test data.\n",
+        "The transport estimators (`StochasticInterpolant`, `SchrodingerBridge`, "
+        "`FollmerBridge`, `ScoreDifferenceFlow`; 2-D toys and swissroll6d) run with their "
+        "default settings toward the empirical measure (no `target`: the memorizing case; "
+        "the score-difference flow also with `sigma_min=0.001`, since its default stop at "
+        "Scott's bandwidth hides the copying), toward the Gaussian KDE with the bandwidth of "
+        "`EmpiricalScore(bandwidth=CV)` (`target=CV`, its cross-validation counted in "
+        "`fit (s)`) and, on swissroll6d, toward a fitted `WPOKernelScore` seeded with the "
+        "run's seed (`target=WPOKernelScore()`). Their `test log-lik` is that of the model "
+        "density where the estimator has one: the probability-flow ODE of the interpolant, "
+        "the closed-form bridge marginal at its end time.\n",
     ]
     for dataset in datasets:
         dataset_rows = [row for row in rows if row["dataset"] == dataset]
@@ -363,6 +455,43 @@ def _new_figure(size):
     return fig
 
 
+# Panels in one row of a figure, the data panel included: wider figures shrink too much on
+# a documentation page.
+_MAX_PANELS_PER_ROW = 6
+
+
+def _panel_rows(names):
+    """Split the row names into figure rows, each estimator class in one row, small ones merged."""
+    rows = []
+    for _, group in groupby(names, key=lambda name: name.split("(")[0]):
+        group = list(group)
+        if rows and len(rows[-1]) + len(group) < _MAX_PANELS_PER_ROW:
+            rows[-1].extend(group)
+        else:
+            rows.append(group)
+    return rows
+
+
+def _samples_figure(X_test, samples_of, panel_rows):
+    fig = _new_figure((4 * _MAX_PANELS_PER_ROW, 4 * len(panel_rows)))
+    for subfigure, row in zip(fig.subfigures(len(panel_rows), 1, squeeze=False)[:, 0], panel_rows):
+        plot_samples_2d(X_test, {name: samples_of[name] for name in row}, fig=subfigure)
+    return fig
+
+
+def _memorization_figure(X_train, X_test, samples_of, panel_rows):
+    n_columns = max(len(row) for row in panel_rows)
+    fig = _new_figure((4 * n_columns, 3 * len(panel_rows)))
+    axes = fig.subplots(len(panel_rows), n_columns, squeeze=False)
+    for row_axes, row in zip(axes, panel_rows):
+        for ax in row_axes[len(row):]:
+            ax.set_axis_off()
+        for ax, name in zip(row_axes, row):
+            plot_memorization_histogram(samples_of[name], X_test, X_train, ax=ax)
+            ax.set_title(name, fontsize=8)
+    return fig
+
+
 def write_figures(samples, splits, estimator_names, folder):
     """Draw the figures of every data set; return {dataset: [paths]}."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -370,24 +499,20 @@ def write_figures(samples, splits, estimator_names, folder):
     for dataset_name, (X_train, X_test, _) in splits.items():
         paths = []
         names = [e for e in [*estimator_names, REFERENCE] if (dataset_name, e) in samples]
+        samples_of = {name: samples[dataset_name, name] for name in names}
         if X_train.shape[1] == 2:
-            fig = plot_samples_2d(X_test, {e: samples[dataset_name, e] for e in names})
+            fig = _samples_figure(X_test, samples_of, _panel_rows(names))
             paths.append(folder / f"samples_{dataset_name}.png")
-            fig.savefig(paths[-1], dpi=80)
+            fig.savefig(paths[-1], dpi=60)
         image_shape = DATASETS[dataset_name].image_shape
         for index, estimator in enumerate(names if image_shape else []):
-            fig = plot_nearest_training_images(
-                samples[dataset_name, estimator], X_train, image_shape
-            )
+            fig = plot_nearest_training_images(samples_of[estimator], X_train, image_shape)
             fig.suptitle(estimator)
             paths.append(folder / f"nearest_{dataset_name}_{index}.png")
             fig.savefig(paths[-1], dpi=80)
-        fig = _new_figure((4 * len(names), 3))
-        for ax, estimator in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
-            plot_memorization_histogram(samples[dataset_name, estimator], X_test, X_train, ax=ax)
-            ax.set_title(estimator, fontsize=8)
+        fig = _memorization_figure(X_train, X_test, samples_of, _panel_rows(names))
         paths.append(folder / f"memorization_{dataset_name}.png")
-        fig.savefig(paths[-1], dpi=80)
+        fig.savefig(paths[-1], dpi=60)
         figures[dataset_name] = paths
     return figures
 
