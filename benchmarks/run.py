@@ -21,8 +21,8 @@ Rows:
 * the closed-form transport estimators, on the 2-D toys and ``swissroll6d`` only:
   ``StochasticInterpolant`` (probability-flow ODE, and SDE), ``SchrodingerBridge``,
   ``FollmerBridge`` and ``ScoreDifferenceFlow``, each toward the empirical measure
-  (``target=None``, the memorizing case; the score-difference flow also with its default stop
-  at Scott's bandwidth) and toward the Gaussian KDE of the cross-validated bandwidth of
+  (``target=None``, the memorizing case; the score-difference flow stops at Scott's bandwidth
+  by default and shows the copying with ``sigma_min=0.001``) and toward the Gaussian KDE of the cross-validated bandwidth of
   ``EmpiricalScore(bandwidth=CV)`` (``target=CV``); on ``swissroll6d`` also toward a fitted
   ``WPOKernelScore`` (``target=WPOKernelScore()``);
 * ``fresh data (reference)``: a new draw from the data law itself, what an ideal generator
