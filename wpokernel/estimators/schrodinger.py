@@ -252,7 +252,7 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         Largest number of Sinkhorn iterations.
     n_steps : int, default=100
         Steps of the samplers and of the likelihood ODE, on a grid geometric in :math:`1 - t`.
-    end_gap : float, default=1e-5
+    end_gap : float, default=1e-7
         :math:`\delta`: the samplers stop at :math:`t_1 = 1 - \delta`, where the model density
         is evaluated.
     backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
@@ -316,7 +316,7 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
     }
 
     def __init__(self, *, epsilon=1.0, target=None, prior_scale=1.0, n_prior_samples=1000,
-                 tol=1e-9, max_iter=1000, n_steps=100, end_gap=1e-5, backend="auto",
+                 tol=1e-9, max_iter=1000, n_steps=100, end_gap=1e-7, backend="auto",
                  working_memory=256, random_state=None, progress=True):
         self.epsilon = epsilon
         self.target = target
