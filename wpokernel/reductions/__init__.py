@@ -2,7 +2,8 @@
 
 :func:`mixture_moments` evaluates a Gaussian mixture's log-density and its softmax-weighted
 moments (score, Laplacian, weighted means of per-center values) on NumPy, torch, KeOps or
-CuPy, for the covariance structures of :mod:`wpokernel.reductions.covariance`.
+CuPy, for the covariance structures of :mod:`wpokernel.reductions.covariance`;
+:func:`sharded_mixture_moments` computes them with the centers split across processes.
 """
 
 from ._dispatch import (
@@ -15,6 +16,7 @@ from ._dispatch import (
 )
 from ._namespace import get_namespace
 from .covariance import CovarianceStructure, Diagonal, Full, Isotropic, LowRank
+from .sharded import sharded_mixture_moments
 
 __all__ = [
     "BACKENDS",
@@ -29,4 +31,5 @@ __all__ = [
     "get_namespace",
     "mixture_moments",
     "resolve_backend",
+    "sharded_mixture_moments",
 ]
