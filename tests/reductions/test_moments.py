@@ -118,10 +118,6 @@ def test_weight_equals_repeated_center(problem):
 
 # ------------------------------------------------------------------ torch specifics
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_torch_in_torch_out(problem, device, dtype):
     x, z, _, _, structures = problem
