@@ -28,6 +28,10 @@ uniform dequantisation [TOB2016]_, :math:`X = (P + U) / 17` with
 :math:`U \sim \mathcal U[0, 1)^{64}`; :data:`DIGITS_IMAGE_SHAPE` reshapes a row into its
 image.
 
+:func:`load_mnist` reads the MNIST images [LBBH1998]_ from the four original IDX files in a
+folder the caller names (or :data:`DATA_ENV_VAR`), dequantised the same way with 256 grey
+levels; nothing is downloaded.
+
 :func:`make_conditional` draws regression data with a known conditional law of :math:`Y`
 given :math:`X`, the simulation models of the conditional-generation literature
 [ZJLH2023]_, [Hua2024]_, for conditional samplers and their Nadaraya–Watson baseline.
@@ -45,6 +49,8 @@ References
    in Modern Statistical Theory and Applications, IMS Collections 10, 102-125, 2013.
 .. [AK1998] E. Alpaydin, C. Kaynak, "Optical Recognition of Handwritten Digits", UCI Machine
    Learning Repository, 1998.
+.. [LBBH1998] Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied
+   to document recognition", Proceedings of the IEEE 86(11), 2278-2324, 1998.
 .. [TOB2016] L. Theis, A. van den Oord, M. Bethge, "A note on the evaluation of generative
    models", ICLR 2016.
 .. [ZJLH2023] X. Zhou, Y. Jiao, J. Liu, J. Huang, "A Deep Generative Approach to
@@ -53,7 +59,11 @@ References
    arXiv:2409.17294, 2024.
 """
 
+import gzip
+import os
+import zlib
 from numbers import Integral, Real
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -77,6 +87,10 @@ __all__ = [
     "make_swissroll6d",
     "make_manifold",
     "load_digits_continuous",
+    "MNIST_IMAGE_SHAPE",
+    "MNIST_SPLITS",
+    "DATA_ENV_VAR",
+    "load_mnist",
     "train_test_split_data",
     "CONDITIONAL_NAMES",
     "ConditionalData",
@@ -133,10 +147,11 @@ def _check_n_samples(n_samples):
     return int(n_samples)
 
 
-def _check_name(name, valid_names):
+def _check_name(name, valid_names, parameter="name"):
     if name not in valid_names:
         raise ValueError(
-            f"Expected name to be one of {', '.join(map(repr, valid_names))}, got {name!r}."
+            f"Expected {parameter} to be one of {', '.join(map(repr, valid_names))}, "
+            f"got {name!r}."
         )
     return name
 
@@ -539,6 +554,232 @@ def load_digits_continuous(*, random_state=None, return_y=False):
     X = (pixels + rng.rand(*pixels.shape)) / _DIGITS_N_LEVELS
     if return_y:
         return X, digits.target
+    return X
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST from its original IDX files
+# ---------------------------------------------------------------------------------------------
+
+#: Shape of one image of :func:`load_mnist`; a row ``x`` is ``x.reshape(28, 28)``.
+MNIST_IMAGE_SHAPE = (28, 28)
+
+#: Environment variable that names the data folder :func:`load_mnist` reads when no path is
+#: given.
+DATA_ENV_VAR = "WPOKERNEL_DATA"
+
+#: The splits of :func:`load_mnist`.
+MNIST_SPLITS = ("train", "test")
+
+# File stems of each split: the images (IDX with 3 dimensions), then the labels (1 dimension).
+_MNIST_STEMS = {"train": ("train-images", "train-labels"), "test": ("t10k-images", "t10k-labels")}
+# The IDX magic number is 0x0000 0x08 (unsigned bytes) followed by the number of dimensions.
+_IDX_UBYTE_TYPE = 0x08
+_IDX_IMAGES_NDIM, _IDX_LABELS_NDIM = 3, 1
+_IDX_INT_BYTES = 4
+_MNIST_N_LEVELS = 256
+_MNIST_N_CLASSES = 10
+# A folder holds the files itself or in a subfolder of this name.
+_MNIST_SUBFOLDER = "mnist"
+
+
+def _idx_file_names(stem, ndim):
+    """The spellings of one IDX file: the original dash, a dot, each gzipped or not."""
+    names = []
+    for separator in ("-", "."):
+        plain = f"{stem}{separator}idx{ndim}-ubyte"
+        names += [plain, f"{plain}.gz"]
+    return names
+
+
+def _mnist_folders(path):
+    """The folders to look in, in order: the named folder, then its ``mnist/`` subfolder."""
+    if path is None:
+        path = os.environ.get(DATA_ENV_VAR)
+        if not path:
+            raise ValueError(
+                f"Expected the folder of the MNIST files as path= or in the environment "
+                f"variable {DATA_ENV_VAR}, got neither. Nothing is downloaded: put the four "
+                f"IDX files (gzipped or not) in a folder and pass its path."
+            )
+        source = f"{DATA_ENV_VAR}={path!r}"
+    else:
+        source = f"path={str(path)!r}"
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(
+            f"Expected an existing folder holding the MNIST files, got {source}, which is "
+            f"not a folder."
+        )
+    return [folder, folder / _MNIST_SUBFOLDER]
+
+
+def _find_idx_file(folders, stem, ndim):
+    """Return the first spelling of the file found in the folders, or raise listing them all."""
+    tried = [folder / name for folder in folders for name in _idx_file_names(stem, ndim)]
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    raise ValueError(
+        f"Expected the MNIST file {stem} in one of the folders {', '.join(map(str, folders))}, "
+        f"got none of: {', '.join(map(str, tried))}."
+    )
+
+
+def _read_idx(path, ndim):
+    """Read an IDX file of unsigned bytes with ``ndim`` dimensions; return a uint8 array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as file:
+            data = file.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"Could not read the IDX file {path}: {exc}.") from exc
+    magic = _IDX_UBYTE_TYPE << 8 | ndim
+    header_bytes = _IDX_INT_BYTES * (1 + ndim)
+    if len(data) < header_bytes:
+        raise ValueError(
+            f"Expected an IDX header of {header_bytes} bytes in {path}, got a file of "
+            f"{len(data)} bytes: it is truncated."
+        )
+    found = int.from_bytes(data[:_IDX_INT_BYTES], "big")
+    if found != magic:
+        raise ValueError(
+            f"Expected the IDX magic number {magic} (unsigned bytes, {ndim} dimensions) in "
+            f"{path}, got {found}."
+        )
+    shape = tuple(
+        int.from_bytes(data[start : start + _IDX_INT_BYTES], "big")
+        for start in range(_IDX_INT_BYTES, header_bytes, _IDX_INT_BYTES)
+    )
+    n_expected, n_found = int(np.prod(shape)), len(data) - header_bytes
+    if n_found != n_expected:
+        raise ValueError(
+            f"Expected {n_expected} data bytes after the header of {path} (dimensions "
+            f"{shape}), got {n_found}: the file is {'truncated' if n_found < n_expected else 'too long'}."
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header_bytes).reshape(shape)
+
+
+def _read_mnist_split(path, split):
+    """Return the pixels (n, 28, 28) and labels (n,) of one split, checked against each other."""
+    folders = _mnist_folders(path)
+    images_stem, labels_stem = _MNIST_STEMS[split]
+    images_path = _find_idx_file(folders, images_stem, _IDX_IMAGES_NDIM)
+    labels_path = _find_idx_file(folders, labels_stem, _IDX_LABELS_NDIM)
+    images = _read_idx(images_path, _IDX_IMAGES_NDIM)
+    if images.shape[1:] != MNIST_IMAGE_SHAPE:
+        raise ValueError(
+            f"Expected images of {MNIST_IMAGE_SHAPE[0]} x {MNIST_IMAGE_SHAPE[1]} pixels in "
+            f"{images_path}, got {images.shape[1]} x {images.shape[2]}."
+        )
+    labels = _read_idx(labels_path, _IDX_LABELS_NDIM)
+    if len(labels) != len(images):
+        raise ValueError(
+            f"Expected as many labels in {labels_path} as images in {images_path} "
+            f"({len(images)}), got {len(labels)}."
+        )
+    if labels.size and labels.max() >= _MNIST_N_CLASSES:
+        raise ValueError(
+            f"Expected labels 0 to {_MNIST_N_CLASSES - 1} in {labels_path}, got {labels.max()}."
+        )
+    return images, labels
+
+
+def _check_subset_size(n_samples, n_available, split):
+    if n_samples is None:
+        return n_available
+    n_samples = _check_n_samples(n_samples)
+    if n_samples > n_available:
+        raise ValueError(
+            f"Expected n_samples <= {n_available}, the number of {split} images, got "
+            f"{n_samples}."
+        )
+    return n_samples
+
+
+def load_mnist(
+    path=None, *, split="train", n_samples=None, dequantize=True, random_state=None,
+    return_y=False,
+):
+    r"""Load MNIST [LBBH1998]_ from its four original IDX files, as float64 rows in [0, 1).
+
+    The grey levels :math:`P_{ik} \in \{0, \dots, 255\}` are scaled by 1/256 and, with
+    ``dequantize=True``, spread uniformly over their own cell as for
+    :func:`load_digits_continuous` [TOB2016]_:
+
+    .. math::
+
+        X_{ik} = \frac{P_{ik} + U_{ik}}{256}, \qquad U_{ik} \sim \mathcal U[0, 1)
+        \text{ independent}, \qquad \text{or } X_{ik} = \frac{P_{ik}}{256}
+        \text{ without dequantization},
+
+    so :math:`\lfloor 256 X_{ik} \rfloor = P_{ik}` either way, and for a density :math:`q`
+    fitted to dequantized images, :math:`\mathbb E \log q(X) - 784 \log 256` bounds the
+    mean log-likelihood of the discrete pixels from below; in bits per dimension,
+    :math:`8 - \mathbb E \log q(X) / (784 \log 2)`.
+
+    Where the files are looked for: the folder ``path``, or, when ``path`` is None, the
+    folder named by the environment variable ``WPOKERNEL_DATA`` (:data:`DATA_ENV_VAR`); in
+    that folder itself first, then in its subfolder ``mnist/``. A split needs two files,
+    ``train-images-idx3-ubyte`` and ``train-labels-idx1-ubyte`` (``t10k-...`` for the test
+    split), each with its original name, with ``.`` in place of the dash before ``idx``, or
+    either gzipped (``.gz``). Nothing is downloaded.
+
+    Parameters
+    ----------
+    path : str, path-like or None, default=None
+        Folder of the IDX files (or of a ``mnist/`` subfolder holding them); None reads the
+        folder named by ``WPOKERNEL_DATA``.
+    split : {"train", "test"}, default="train"
+        The 60,000 training or the 10,000 test images.
+    n_samples : int or None, default=None
+        Number of images, drawn without replacement from ``random_state`` and kept in file
+        order; None keeps every image of the split.
+    dequantize : bool, default=True
+        Add the uniform noise :math:`U`; otherwise return :math:`P / 256`.
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator of the subset (drawn first) and of the dequantization noise, passed
+        to :func:`sklearn.utils.check_random_state`.
+    return_y : bool, default=False
+        If True, also return the digit labels.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 784), dtype float64
+        One flattened image of shape :data:`MNIST_IMAGE_SHAPE` a row, in [0, 1).
+    y : ndarray of shape (n_samples,), dtype int64
+        The digit of each image, 0 to 9; only if ``return_y`` is True.
+
+    Raises
+    ------
+    ValueError
+        If no folder is given, the folder does not exist, a file is in none of the places
+        looked in (the message lists them), or a file is not a valid MNIST IDX file: wrong
+        magic number, truncated or too long, images not 28 x 28, labels not 0 to 9, or a
+        label count that differs from the image count (the message names the file); also if
+        ``split`` is unknown or ``n_samples`` is not between 1 and the size of the split.
+
+    Examples
+    --------
+    >>> from wpokernel.datasets import load_mnist
+    >>> X, y = load_mnist("data", split="test", n_samples=500, random_state=0,
+    ...                   return_y=True)  # doctest: +SKIP
+    >>> X.shape, y.shape  # doctest: +SKIP
+    ((500, 784), (500,))
+    """
+    split = _check_name(split, MNIST_SPLITS, parameter="split")
+    images, labels = _read_mnist_split(path, split)
+    n_samples = _check_subset_size(n_samples, len(images), split)
+    rng = check_random_state(random_state)
+    if n_samples < len(images):
+        rows = np.sort(rng.choice(len(images), size=n_samples, replace=False))
+        images, labels = images[rows], labels[rows]
+    pixels = images.reshape(n_samples, -1).astype(np.float64)  # (n, 784)
+    if dequantize:
+        pixels += rng.rand(*pixels.shape)
+    X = pixels / _MNIST_N_LEVELS
+    if return_y:
+        return X, labels.astype(np.int64)
     return X
 
 
