@@ -14,6 +14,7 @@ from wpokernel.diagnostics import (
     median_heuristic,
     memorization_ratio,
     mmd_squared,
+    subspace_memorization_ratio,
 )
 
 
@@ -55,6 +56,9 @@ def test_entries_equal_direct_metric_calls_for_a_deterministic_model(gaussian_da
     assert evaluation["n_samples"] == 250
     assert evaluation["memorized_fraction"] == 1.0
     assert evaluation["memorized_fraction_test"] == memorization_ratio(X_test, X_train)[0]
+    # Two features: the subspace measure keeps them all and is the pixel-space ratio.
+    assert evaluation["memorized_fraction_subspace"] == 1.0
+    assert evaluation["memorized_fraction_subspace_test"] == evaluation["memorized_fraction_test"]
     assert evaluation["copy_gap_z"] == gap.z_score
     assert evaluation["copy_gap_median_ratio"] == 0.0
     np.testing.assert_allclose(
@@ -163,3 +167,22 @@ def test_evaluate_samples_measures_given_points_like_evaluate(gaussian_data):
         assert by_samples[name] == by_model[name], name
     with pytest.raises(ValueError, match="Expected the samples drawn from the model to have at"):
         evaluate_samples(samples[:3], X_train, X_test)
+
+
+def test_subspace_entries_equal_direct_calls_in_high_dimension():
+    # 40 features: the default subspace keeps 20 components, and noisy copies that the pixel
+    # ratio misses are flagged there.
+    from wpokernel.diagnostics import evaluate_samples
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(700, 4)) @ rng.normal(size=(4, 40))
+    X_train, X_test = X[:500], X[500:]
+    samples = X_train[:200] + 0.3 * rng.normal(size=(200, 40))
+    evaluation = evaluate_samples(samples, X_train, X_test, random_state=0)
+    assert evaluation["memorized_fraction_subspace"] == subspace_memorization_ratio(
+        samples, X_train)[0]
+    assert evaluation["memorized_fraction_subspace_test"] == subspace_memorization_ratio(
+        X_test, X_train)[0]
+    assert evaluation["memorized_fraction"] < 0.5 < evaluation["memorized_fraction_subspace"]
+    assert "~{:.4g} (test)".format(evaluation["memorized_fraction_subspace_test"]) in str(
+        evaluation)

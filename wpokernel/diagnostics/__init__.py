@@ -3,7 +3,8 @@ r"""Diagnostics that tell memorization from generalization, and measure sample q
 They take arrays of points, never estimators, except :func:`evaluate`:
 
 * memorization, against the training set: :func:`nearest_neighbor_distances`,
-  :func:`memorization_ratio` and :func:`copy_gap`;
+  :func:`memorization_ratio`, its high-dimensional form :func:`subspace_memorization_ratio`
+  (which sees a training point plus noise) and :func:`copy_gap`;
 * sample quality, against held-out data, with no pretrained network:
   :func:`mmd_squared` (with :func:`median_heuristic`), :func:`energy_distance`,
   :func:`sliced_wasserstein` and :func:`classifier_two_sample_test`;
@@ -18,6 +19,7 @@ from wpokernel.diagnostics.memorization import (
     copy_gap,
     memorization_ratio,
     nearest_neighbor_distances,
+    subspace_memorization_ratio,
 )
 from wpokernel.diagnostics.sliced import sliced_wasserstein
 from wpokernel.diagnostics.two_sample import (
@@ -43,4 +45,5 @@ __all__ = [
     "mmd_squared",
     "nearest_neighbor_distances",
     "sliced_wasserstein",
+    "subspace_memorization_ratio",
 ]

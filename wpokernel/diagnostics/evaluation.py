@@ -3,9 +3,12 @@ r"""One call that measures a fitted generative model: are its samples good, and 
 :func:`evaluate` draws samples from a fitted model and compares them
 (:func:`evaluate_samples` does the same for samples drawn beforehand)
 
-* with the training set, for memorization: the memorized fraction
-  (:func:`~wpokernel.diagnostics.memorization_ratio`) next to that of held-out data, and the
-  data-copying statistic (:func:`~wpokernel.diagnostics.copy_gap`);
+* with the training set, for memorization: the memorized fraction in pixel space
+  (:func:`~wpokernel.diagnostics.memorization_ratio`) and in the training data's principal
+  subspace with the isotropic noise taken out
+  (:func:`~wpokernel.diagnostics.subspace_memorization_ratio`, which sees a training image
+  plus noise in high dimension), each next to that of held-out data, and the data-copying
+  statistic (:func:`~wpokernel.diagnostics.copy_gap`);
 * with held-out data, for quality: unbiased :math:`\mathrm{MMD}^2` at the median-heuristic
   and at multiscale bandwidths (:func:`~wpokernel.diagnostics.mmd_squared`), the energy
   distance, the sliced 2-Wasserstein distance and the accuracy of a classifier two-sample
@@ -30,9 +33,17 @@ from wpokernel.diagnostics._pairwise import (
     DEFAULT_WORKING_MEMORY_MB,
     check_points,
     check_same_features,
+    check_working_memory,
 )
 from wpokernel.diagnostics.classifier import classifier_two_sample_test
-from wpokernel.diagnostics.memorization import copy_gap, memorization_ratio
+from wpokernel.diagnostics.memorization import (
+    DEFAULT_MEMORIZATION_THRESHOLD,
+    _principal_basis,
+    _resolve_n_components,
+    _subspace_ratios,
+    copy_gap,
+    memorization_ratio,
+)
 from wpokernel.diagnostics.sliced import sliced_wasserstein
 from wpokernel.diagnostics.two_sample import (
     MULTISCALE_FACTORS,
@@ -48,6 +59,11 @@ METRICS = {
     "n_samples": ("samples drawn", ""),
     "memorized_fraction": ("memorized samples, r < 1/3", "memorized_fraction_test"),
     "memorized_fraction_test": ("memorized test points, r < 1/3", "(reference)"),
+    "memorized_fraction_subspace": (
+        "memorized samples, subspace r < 1/3", "memorized_fraction_subspace_test"
+    ),
+    "memorized_fraction_subspace_test": ("memorized test points, subspace r < 1/3",
+                                         "(reference)"),
     "copy_gap_z": ("data-copying z (<< 0: copies)", "0"),
     "copy_gap_median_ratio": ("median NN distance / test's", "1"),
     "mmd2_median": ("MMD^2, median bandwidth", "0"),
@@ -75,8 +91,9 @@ class Evaluation(dict):
         rows = [("metric", "value", "ideal")]
         for name, value in self.items():
             description, ideal = METRICS[name]
-            if ideal == "memorized_fraction_test":
-                ideal = f"~{self['memorized_fraction_test']:.4g} (test)"
+            # An ideal that names another entry is that entry's value: the level of test data.
+            if ideal in self:
+                ideal = f"~{self[ideal]:.4g} (test)"
             shown = f"{value:d}" if isinstance(value, Integral) else f"{value:.4g}"
             rows.append((description, shown, ideal))
         widths = [max(len(row[k]) for row in rows) for k in range(3)]
@@ -114,6 +131,25 @@ def _draw_samples(model, n_samples, seed):
     return drawn[0] if isinstance(drawn, tuple) else drawn
 
 
+def _memorization_entries(samples, X_train, X_test, working_memory):
+    """The memorized fractions of the samples and of the test points, on both measures."""
+    memory = {"working_memory": working_memory}
+    # One principal basis of the training data serves the samples and the test points.
+    basis_dp = _principal_basis(X_train, _resolve_n_components(None, X_train.shape[1]))
+    budget_bytes = check_working_memory(working_memory)
+
+    def subspace_fraction(points):
+        ratios = _subspace_ratios(points, X_train, basis_dp, budget_bytes)
+        return float(np.mean(ratios < DEFAULT_MEMORIZATION_THRESHOLD))
+
+    return {
+        "memorized_fraction": memorization_ratio(samples, X_train, **memory)[0],
+        "memorized_fraction_test": memorization_ratio(X_test, X_train, **memory)[0],
+        "memorized_fraction_subspace": subspace_fraction(samples),
+        "memorized_fraction_subspace_test": subspace_fraction(X_test),
+    }
+
+
 def _check_model(model):
     if not callable(getattr(model, "sample", None)):
         raise TypeError(
@@ -143,6 +179,12 @@ def evaluate_samples(
     * ``memorized_fraction``: :math:`\frac1n \sum_i \mathbf 1[d_1(x_i)/d_2(x_i) < 1/3]`, with
       :math:`d_k` the distance to the :math:`k`-th nearest training point, and
       ``memorized_fraction_test`` the same for :math:`\{y_j\}`, the level of fresh data;
+    * ``memorized_fraction_subspace`` and ``memorized_fraction_subspace_test``: the same
+      with the ratio :math:`r_i` of :func:`subspace_memorization_ratio` (default
+      components), :math:`\sqrt{\delta_{\mathrm{lo}} / \delta_{\mathrm{hi}}}` with
+      :math:`\delta = |P (x - z)|^2 - \frac{p}{d - p} |Q (x - z)|^2`, which flags a
+      training point plus isotropic noise in high dimension and equals the pixel-space
+      ratio below 32 features;
     * ``copy_gap_z`` and ``copy_gap_median_ratio`` from :func:`copy_gap`;
     * ``mmd2_median`` and ``mmd2_multiscale``: unbiased :math:`\mathrm{MMD}^2(x, y)` with the
       bandwidth :math:`\sigma` = median distance of the pooled real data
@@ -199,8 +241,7 @@ def evaluate_samples(
     gap = copy_gap(samples, X_train, X_test, **memory)
     return Evaluation(
         n_samples=samples.shape[0],
-        memorized_fraction=memorization_ratio(samples, X_train, **memory)[0],
-        memorized_fraction_test=memorization_ratio(X_test, X_train, **memory)[0],
+        **_memorization_entries(samples, X_train, X_test, working_memory),
         copy_gap_z=gap.z_score,
         copy_gap_median_ratio=gap.median_ratio,
         mmd2_median=mmd_squared(samples, X_test, bandwidth=bandwidth, **memory),
