@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import integrate, stats
 from sklearn.datasets import load_digits
 from sklearn.neighbors import NearestNeighbors
 
@@ -15,6 +15,7 @@ from wpokernel.datasets import (
     make_manifold,
     make_swissroll6d,
     make_toy,
+    swissroll6d_log_density,
     train_test_split_data,
 )
 
@@ -109,6 +110,98 @@ def test_swissroll6d_follows_its_definition():
     noise_std = np.array([0.1, 0.1, 0.1, 1.0])
     np.testing.assert_allclose(residuals.std(axis=0), noise_std, rtol=5 / np.sqrt(2 * n))
     np.testing.assert_allclose(residuals.mean(axis=0) / noise_std, 0.0, atol=5 / np.sqrt(n))
+
+
+# The law of make_swissroll6d written out independently: t ~ U[3 pi / 2, 9 pi / 2] (sklearn's
+# make_swiss_roll), the roll N((t cos t, t sin t) / 5, 1/25 I), columns 3-5 given (x, y).
+ROLL_T = (1.5 * np.pi, 4.5 * np.pi)
+ROLL_STD = 0.2
+LINEAR_MAPS = np.array([[2.0, 0.0], [1.0, 1.0], [1.0, -2.0]])
+
+
+def _roll_density_given_t(point, t):
+    return (stats.norm.pdf(point[0], t * np.cos(t) / 5, ROLL_STD)
+            * stats.norm.pdf(point[1], t * np.sin(t) / 5, ROLL_STD))
+
+
+def _log_conditionals(X):
+    """log N(X_3..5; c^T (X_1, X_2), 0.1^2) + log N(X_6; 0, 1), by scipy.stats."""
+    means = X[:, :2] @ LINEAR_MAPS.T
+    return stats.norm.logpdf(X[:, 2:5], means, 0.1).sum(axis=1) + stats.norm.logpdf(X[:, 5])
+
+
+def _points_on_and_off_the_roll():
+    X = make_swissroll6d(4, random_state=1)
+    off = X.copy()
+    off[:, :2] += [0.6, -0.4]  # between two turns of the roll
+    return np.vstack([X, off])
+
+
+def test_swissroll6d_density_matches_adaptive_quadrature():
+    # scipy's adaptive quad over t, split at every half turn so that each bump is resolved.
+    X = _points_on_and_off_the_roll()
+    breaks = np.arange(ROLL_T[0], ROLL_T[1] + 1e-12, np.pi / 2)
+    expected = []
+    for point in X:
+        roll = sum(integrate.quad(lambda t: _roll_density_given_t(point, t), a, b,
+                                  epsabs=0, epsrel=1e-12, limit=200)[0]
+                   for a, b in zip(breaks[:-1], breaks[1:])) / (ROLL_T[1] - ROLL_T[0])
+        expected.append(np.log(roll))
+    np.testing.assert_allclose(swissroll6d_log_density(X), expected + _log_conditionals(X),
+                               rtol=1e-9)
+
+
+def test_swissroll6d_density_matches_monte_carlo_over_the_roll_parameter():
+    # p(x) = E_t[N(x_12; m(t), I / 25)] times the Gaussian conditionals; the mean over
+    # 400,000 uniform draws of t has standard error std / sqrt(400,000): allow 5 of them.
+    X = _points_on_and_off_the_roll()
+    t = np.random.default_rng(2).uniform(*ROLL_T, size=400_000)
+    for point, log_density in zip(X, swissroll6d_log_density(X)):
+        values = _roll_density_given_t(point, t)
+        roll = np.exp(log_density - _log_conditionals(point[None])[0])
+        np.testing.assert_allclose(roll, values.mean(), atol=5 * values.std() / np.sqrt(t.size))
+
+
+def _roll_density_on_a_grid():
+    """p(x, y) of the first two columns on [-4, 4]^2 with spacing 0.04, and the cell area."""
+    # With the other columns at their conditional means and X_6 = 0 the conditionals are
+    # (2 pi 0.01)^(-3/2) (2 pi)^(-1/2), divided out here.
+    grid = np.linspace(-4.0, 4.0, 201)
+    xx, yy = np.meshgrid(grid, grid)
+    points = np.column_stack([xx.ravel(), yy.ravel()])
+    X = np.column_stack([points, points @ LINEAR_MAPS.T, np.zeros(len(points))])
+    log_constant = -1.5 * np.log(2 * np.pi * 0.01) - 0.5 * np.log(2 * np.pi)
+    return np.exp(swissroll6d_log_density(X) - log_constant), (grid[1] - grid[0]) ** 2
+
+
+def test_swissroll6d_density_is_normalized_and_its_entropy_matches_its_samples():
+    # The roll lies within radius 9 pi / 10 = 2.83 of the origin and its noise has std 0.2, so
+    # [-4, 4]^2 misses a mass below 1e-8; the grid sum of a smooth density of width 0.2 at
+    # spacing 0.04 is exact to far below that. E_p[log p] computed on the grid (plus the
+    # Gaussian conditionals' -(1/2) log(2 pi e s^2) each) matches the mean of log p over
+    # samples of make_swissroll6d within 5 standard errors: the density is that of the draws.
+    roll, cell = _roll_density_on_a_grid()
+    np.testing.assert_allclose(roll.sum() * cell, 1.0, atol=1e-6)
+    positive = roll > 0
+    expected_log_p = (np.sum(roll[positive] * np.log(roll[positive])) * cell
+                      - 1.5 * np.log(2 * np.pi * np.e * 0.01) - 0.5 * np.log(2 * np.pi * np.e))
+    log_p = swissroll6d_log_density(make_swissroll6d(20000, random_state=3))
+    np.testing.assert_allclose(log_p.mean(), expected_log_p,
+                               atol=5 * log_p.std() / np.sqrt(log_p.size))
+
+
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        (np.zeros((3, 5)), r"Expected X of shape \(n_samples, 6\), got shape \(3, 5\)"),
+        (np.zeros(6), r"Expected X of shape \(n_samples, 6\), got shape \(6,\)"),
+        (np.full((2, 6), np.nan), "Expected finite values in X"),
+        ([["a"] * 6], "Expected X to be a numeric array-like"),
+    ],
+)
+def test_swissroll6d_density_names_bad_input(X, match):
+    with pytest.raises(ValueError, match=match):
+        swissroll6d_log_density(X)
 
 
 def test_train_test_split_partitions_rows():
