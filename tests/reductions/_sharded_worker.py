@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from _problems import random_mixture
 from wpokernel.reductions import Diagonal, Full, Isotropic, LowRank, sharded_mixture_moments
 
 M, N, D, R = 7, 12, 3, 2
@@ -35,10 +36,7 @@ def problem():
     """Queries, centers, normalized log-weights, values and the covariance parameters."""
     rng = np.random.default_rng(7)
     # Away from the origin, where the shards' own centring must not change the result.
-    x = rng.normal(size=(M, D)) + 5.0
-    z = rng.normal(size=(N, D)) + 5.0
-    log_w = rng.normal(size=N)
-    log_w -= np.log(np.exp(log_w).sum())
+    x, z, log_w, values = random_mixture(rng, M, N, D)
     A = rng.normal(size=(N, D, D))
     params = {
         "isotropic": (rng.uniform(0.2, 1.0, N),),
@@ -47,7 +45,7 @@ def problem():
         "diagonal": (rng.uniform(0.2, 1.0, (N, D)),),
         "full": (A @ A.transpose(0, 2, 1) + 0.1 * np.eye(D),),
     }
-    return x, z, log_w, rng.normal(size=(N, 2)), params
+    return x, z, log_w, values, params
 
 
 def structure(name, params, rows=slice(None)):

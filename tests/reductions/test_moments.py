@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from _problems import random_mixture
 from _reference import dense_covariances, mixture_moments_loop
 from wpokernel.reductions import (
     BACKENDS,
@@ -39,13 +40,7 @@ STRUCTURES = list(_structures(np.random.default_rng(0)))
 @pytest.fixture
 def problem():
     rng = np.random.default_rng(1)
-    # Queries and centers away from the origin exercise the cancellation guard.
-    x = rng.normal(size=(M, D)) + 5.0
-    z = rng.normal(size=(N, D)) + 5.0
-    log_w = rng.normal(size=N)
-    log_w -= np.log(np.exp(log_w).sum())
-    values = rng.normal(size=(N, 2))
-    return x, z, log_w, values, _structures(rng)
+    return (*random_mixture(rng, M, N, D), _structures(rng))
 
 
 def _assert_matches(out, ref, rtol):
