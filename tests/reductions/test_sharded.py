@@ -2,6 +2,7 @@
 ``mixture_moments`` on all centers in this process."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +15,27 @@ from _sharded_worker import CASES, N, problem, structure
 from wpokernel.reductions import Isotropic, LowRank, mixture_moments, sharded_mixture_moments
 
 WORKER = Path(__file__).with_name("_sharded_worker.py")
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "gpu.md"
 # Two interpreters importing torch and the package on a busy two-core machine take seconds;
 # a launch that hangs (a collective waiting forever) fails the tests instead.
 LAUNCH_TIMEOUT_S = 180
+
+
+def torchrun(script, *args):
+    """Run ``script`` in two gloo processes as a user would (torchrun, a free port); its stdout."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(script), *args]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """What each of the two processes saved (``rank<r>.npz``), from one torchrun launch."""
     out = tmp_path_factory.mktemp("sharded")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(WORKER), str(out)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    torchrun(WORKER, str(out))
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
 
 
@@ -88,3 +96,13 @@ def test_without_a_process_group_errors_are_mixture_moments_errors():
         sharded_mixture_moments(x, z[:, :2], Isotropic(1.0))
     with pytest.raises(ValueError, match=r"log_weights of shape \(12,\)"):
         sharded_mixture_moments(x, z, Isotropic(1.0), np.zeros(N - 1))
+
+
+def test_the_guide_s_torchrun_script_matches_one_process(tmp_path):
+    blocks = re.findall(r"^```python\n(# sharded\.py.*?)^```", GUIDE.read_text(), re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1
+    script = tmp_path / "sharded.py"
+    script.write_text(blocks[0])
+    lines = re.findall(r"process (\d) of 2: relative error of the score (\S+)", torchrun(script))
+    assert sorted(rank for rank, _ in lines) == ["0", "1"]
+    assert all(float(error) < 1e-12 for _, error in lines), lines
