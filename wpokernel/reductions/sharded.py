@@ -78,18 +78,16 @@ def _active_group(group):
 
 
 def _communication_device(group, library, x):
-    """Device of the tensors the collectives exchange: the queries', a GPU for NCCL."""
+    """Device of the exchanged tensors: a GPU for NCCL (the queries' one), else the CPU."""
     import torch
 
-    if library == "torch":
-        device = x.device
-    elif library == "cupy":
-        device = torch.device("cuda", x.device.id)
-    else:
-        device = torch.device("cpu")
-    if device.type == "cpu" and _distributed().get_backend(group) == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
+    if _distributed().get_backend(group) != "nccl":
+        return torch.device("cpu")
+    if library == "torch" and x.device.type == "cuda":
+        return x.device
+    if library == "cupy":
+        return torch.device("cuda", x.device.id)
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def _to_torch(a, library, device):
@@ -97,7 +95,12 @@ def _to_torch(a, library, device):
 
 
 def _from_torch(a, library, like):
-    return a.to(like.device) if library == "torch" else _convert(a, "torch", library)
+    """A combined result back in the caller's library and on the queries' device."""
+    if library == "torch":
+        return a.to(like.device)
+    if library == "cupy":
+        a = a.to(f"cuda:{like.device.id}")
+    return _convert(a, "torch", library)
 
 
 def _local_moments(x, centers, covariance, log_weights, values, kwargs):
@@ -122,14 +125,14 @@ def _report(library, out, x, centers, device):
 
     entries = [1.0] + [0.0] * (len(_REPORT) - 1)
     if out is not None:
-        x_t = _to_torch(x, library, device).double()  # (M, d)
+        x_t = _to_torch(x, library, device)  # (M, d)
         # Weighted by the row index, so that reordered queries do not pass for the same ones.
         rows = torch.arange(1, x_t.shape[0] + 1, dtype=torch.float64, device=device)  # (M,)
         entries = [0.0, x_t.shape[0], x_t.shape[1],
                    0 if out.values is None else out.values.shape[1],
                    out.displacement is not None, out.laplacian_term is not None,
                    out.log_density.dtype.itemsize, len(centers),
-                   float((x_t.sum(1) * rows).sum())]
+                   float((x_t.sum(1, dtype=torch.float64) * rows).sum())]
     return torch.tensor(entries, dtype=torch.float64, device=device)
 
 
