@@ -388,9 +388,13 @@ def check_errors(rows, order=REFERENCE_ORDER):
         row.error, row.reference = float(max(errs)), ref_name
 
 
+def past_deadline(args):
+    return args.deadline is not None and time.perf_counter() > args.deadline
+
+
 def run_one(profile, name, fn, case, data, args, log):
     """One (case, backend) row; past the --time-budget deadline a skipped one."""
-    if args.deadline is not None and time.perf_counter() > args.deadline:
+    if past_deadline(args):
         return Row(case.name, name, note=f"skipped (--time-budget {args.time_budget:g} s spent)")
     try:
         return profile.run(name, fn, case, data, args, log)
@@ -402,7 +406,8 @@ def run_case(case, impls, args, log, progress, profile):
     log(f"\n{case.name}  (M={case.n_queries}, N={case.n_centers}, d={case.n_features}, "
         f"variance={case.variance:g}, working_memory={case.working_memory:g} MiB)"
         + (f"  [{case.note}]" if case.note else ""))
-    data = profile.data(case, args.seed)
+    # Past the deadline every row is skipped: no need for the (possibly large) data.
+    data = None if past_deadline(args) else profile.data(case, args.seed)
     rows = []
     for name, fn in impls.items():
         if args.backends and name not in args.backends:

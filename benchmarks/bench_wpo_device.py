@@ -65,16 +65,13 @@ def time_device(device, X_train, X_test, args):
             "log_p": log_p}
 
 
-def table(rows):
-    """Plain-text table of the rows; the CUDA rows compared with the CPU row's log-density."""
-    cpu = next((r["log_p"] for r in rows if r["device"] == "cpu"), None)
-    lines = [" | ".join(COLUMNS)]
-    for r in rows:
-        gap = "-" if cpu is None or r["device"] == "cpu" else f"{np.max(np.abs(r['log_p'] - cpu)):.1e}"
-        cells = [r["device"], r["backend"], f"{r['fit s']:.2f}", str(r["steps"])]
-        cells += [f"{r[c]:.3f}" for c in COLUMNS[4:7]] + [gap]
-        lines.append(" | ".join(cells))
-    return "\n".join(lines)
+def table_line(row, cpu_log_p):
+    """One row of the table; a CUDA row compared with the log-density of the CPU row before it."""
+    gap = "-"
+    if cpu_log_p is not None and row["device"] != "cpu":
+        gap = f"{np.max(np.abs(row['log_p'] - cpu_log_p)):.1e}"
+    cells = [row["device"], row["backend"], f"{row['fit s']:.2f}", str(row["steps"])]
+    return " | ".join(cells + [f"{row[c]:.3f}" for c in COLUMNS[4:7]] + [gap])
 
 
 def parse_args(argv=None):
@@ -85,8 +82,8 @@ def parse_args(argv=None):
     p.add_argument("--dataset", default="2spirals", help="a toy of wpokernel.datasets.make_toy")
     p.add_argument("--n-train", type=int, default=2000)
     p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--n-samples", type=int, default=5000)
-    p.add_argument("--n-steps", type=int, default=100, help="steps of the SDE sampler")
+    p.add_argument("--n-samples", type=int, default=2000)
+    p.add_argument("--n-steps", type=int, default=50, help="steps of the SDE sampler")
     p.add_argument("--max-iter", type=int, default=200, help="training steps of each fit")
     p.add_argument("--threads", type=int, help="torch.set_num_threads on the CPU")
     args = p.parse_args(argv)
@@ -104,15 +101,18 @@ def main(argv=None):
     X_train, X_test = X[:args.n_train], X[args.n_train:]
     print(f"data: {args.dataset}, {args.n_train} training and {args.n_test} test points; "
           f"{args.n_samples} samples, {args.n_steps} SDE steps, max_iter={args.max_iter}")
-    rows = []
+    print(" | ".join(COLUMNS))
+    cpu_log_p = None
     for device in args.devices:
         if device == "cuda" and not torch.cuda.is_available():
             print("skipped: device cuda (torch sees no CUDA device)")
             continue
         if device == "cuda":
             print(f"GPU: {torch.cuda.get_device_name(0)}")
-        rows.append(time_device(device, X_train, X_test, args))
-    print(table(rows))
+        row = time_device(device, X_train, X_test, args)
+        # Printed at once: an outer time limit keeps the rows that were finished.
+        print(table_line(row, cpu_log_p), flush=True)
+        cpu_log_p = row["log_p"] if device == "cpu" else cpu_log_p
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ if [[ $dry_run -eq 0 ]]; then
     step_here install-wheels install_wheels
     step_here install-package install_package
     step_here environment describe_environment
-    step keops-check 100 "$PYTHON" -c "$keops_check"
+    step keops-check 90 "$PYTHON" -c "$keops_check"
     has_cuda || echo "warning: torch sees no CUDA device: every gpu case below will be skipped"
 else
     skip "installing .gpu_wheels/ and the package (this Python already imports them)"
@@ -158,8 +158,9 @@ if "$PYTHON" -c "import pytest_timeout" 2>/dev/null; then
     timeout_option=(--timeout=60)  # one stuck KeOps compilation must not use up the step
 fi
 # The same command in the dry run: there every gpu case is collected and reported as skipped.
+# A test module that imports what the GPU machine lacks (matplotlib) must not stop the rest.
 step tests-gpu 150 "$PYTHON" -m pytest tests -m gpu -p no:cacheprovider -q -rs \
-    "${timeout_option[@]}" --junitxml="$out/junit-gpu.xml"
+    --continue-on-collection-errors "${timeout_option[@]}" --junitxml="$out/junit-gpu.xml"
 # The CUDA fit test of WPOKernelScore is guarded by a skipif but carries no gpu marker yet;
 # once it does, "not gpu" leaves only the test of the error without a GPU here.
 step tests-wpo-device 60 "$PYTHON" -m pytest tests/estimators/test_wpo_device.py -m "not gpu" \
@@ -179,7 +180,7 @@ fi
 
 # ---------------------------------------------------------------------------- 4. estimator
 if [[ $dry_run -eq 0 ]]; then
-    step bench_wpo_device 60 "$PYTHON" benchmarks/bench_wpo_device.py
+    step bench_wpo_device 90 "$PYTHON" benchmarks/bench_wpo_device.py
 else
     skip "WPOKernelScore on CUDA (the CPU row runs, at the --quick size)"
     step bench_wpo_device 80 "$PYTHON" benchmarks/bench_wpo_device.py --quick --threads 1
