@@ -40,3 +40,15 @@ def mixture_moments_loop(x, centers, covs, log_weights=None, values=None):
         lap += w[:, j] * (np.sum(pd ** 2, 1) - np.trace(precisions[j]))
     vals = None if values is None else w @ values
     return logp, disp, lap, vals
+
+
+def data_spread(X, weight=None):
+    """Weighted mean and root-mean-square standard deviation of the features, the direct way."""
+    weight = np.ones(len(X)) if weight is None else np.asarray(weight, float)
+    mean = np.average(X, axis=0, weights=weight)
+    return mean, float(np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weight).mean()))
+
+
+def in_data_units(model, U):
+    """Points of a fitted model's standardized coordinates, in the data's units."""
+    return model.mean_ + model.scale_ * U

@@ -134,7 +134,7 @@ def test_fit_sample_score_evaluate_end_to_end(files):
 
 def test_fit_wpo_with_parameters(files):
     folder = files[0]
-    result = _run_cli("fit", "train.npy", "--model", "wpo", "-p", "max_iter=3", "-p",
+    result = _run_cli("fit", "train.npy", "--model", "wpo", "-p", "max_steps=3", "-p",
                       "structure=diagonal", "-o", "wpo.npz", "--seed", "0", "--no-progress",
                       cwd=folder)
     assert result.returncode == 0, result.stderr
@@ -151,7 +151,7 @@ def test_fit_wpo_with_parameters(files):
     ("words.csv", ("fit", "words.csv", "-o", "m.npz"), "Could not read numbers"),
     ("cube.npy", ("fit", "cube.npy", "-o", "m.npz"), "Expected a 2-D array"),
     ("two.npz", ("fit", "two.npz", "-o", "m.npz"), "Expected one array"),
-    (None, ("fit", "train.npy", "-p", "max_iter=-1", "-o", "m.npz"), "Expected max_iter >= 0"),
+    (None, ("fit", "train.npy", "-p", "max_steps=-1", "-o", "m.npz"), "Expected max_steps >= 0"),
     (None, ("fit", "train.npy", "-p", "colour=1", "-o", "m.npz"), "Invalid parameter 'colour'"),
     (None, ("sample", "train.npy", "-n", "3", "-o", "s.npy"), "Expected a wpokernel model file"),
     ("model", ("sample", "model.npz", "-n", "3", "-o", "s.txt"), "ending in .npy or .csv"),

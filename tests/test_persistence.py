@@ -28,7 +28,7 @@ from wpokernel.persistence import _checksum
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"progress": False}
 FAST = {"n_steps": 5, **QUIET}
-FAST_WPO = {"max_iter": 10, "random_state": 0, **QUIET}
+FAST_WPO = {"max_steps": 10, "random_state": 0, **QUIET}
 X_SOURCE = np.random.default_rng(1).normal(size=(30, 2))
 # Every exported estimator, with fit keywords where it has some; the nested target models are
 # estimators inside an estimator's parameters and fitted state.
@@ -38,11 +38,11 @@ MODELS = {
     "wpo-lowrank": (WPOKernelScore(structure="lowrank", rank=1, **FAST_WPO), {}),
     "wpo-diagonal-free": (WPOKernelScore(structure="diagonal", amortized=False, **FAST_WPO), {}),
     "interpolant": (StochasticInterpolant(target="scott", interpolant="sbdm", gamma="sqrt", **FAST), {}),
-    "interpolant-wpo": (StochasticInterpolant(target=WPOKernelScore(max_iter=5, random_state=0,
+    "interpolant-wpo": (StochasticInterpolant(target=WPOKernelScore(max_steps=5, random_state=0,
                                                                     **QUIET), **FAST), {}),
     "schrodinger": (SchrodingerBridge(target=0.2, n_prior_samples=30, random_state=0, **FAST), {}),
     "schrodinger-data": (SchrodingerBridge(**FAST), {"X_source": X_SOURCE}),
-    "follmer-wpo": (FollmerBridge(target=WPOKernelScore(max_iter=5, random_state=0, **QUIET),
+    "follmer-wpo": (FollmerBridge(target=WPOKernelScore(max_steps=5, random_state=0, **QUIET),
                                   **FAST), {}),
     "score-difference": (ScoreDifferenceFlow(target="silverman", **FAST), {}),
     "nadaraya-watson": (NadarayaWatson(), {}),

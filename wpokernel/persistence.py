@@ -9,11 +9,15 @@ A model file is one NumPy ``.npz`` archive holding
 * ``checksum``: the SHA-256 of the metadata and of every array's bytes, dtype and shape.
 
 Loading reads the archive with ``allow_pickle=False``, checks the checksum and the versions,
-and rebuilds only objects of an explicit allow-list (the package's estimators, its mixture
-field and covariance structures, its factor networks, small package objects rebuilt from
-their constructor arguments such as the interpolant coefficients, NumPy random states): a
-model file carries data, never code, so opening one from an untrusted source cannot run
-anything.
+and rebuilds only objects of an explicit allow-list (the estimators, which enter the registry
+of :class:`SaveMixin` when their class is defined, the mixture field, the covariance
+structures of :attr:`~wpokernel.reductions.CovarianceStructure.registry`, the networks of
+:data:`wpokernel.neural.NETWORKS`, small package objects rebuilt from their constructor
+arguments such as the interpolant coefficients, NumPy random states): a model file carries
+data, never code, so opening one from an untrusted source cannot run anything. This module
+imports none of the estimators: :func:`wpokernel.load` imports them (and so registers them)
+before it reads a file. A model file holds CPU arrays, so a model fitted with
+``device="cuda"`` loads as a CPU model.
 
 Pickle keeps working for scikit-learn users (``pickle.dump(model, f)``); these files are the
 format to share models with.
@@ -24,6 +28,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from .interpolant_coefficients import InterpolantCoefficients
+from .mixture import GaussianMixtureField
+from .neural import NETWORKS
+from .reductions import CovarianceStructure
 
 __all__ = ["FORMAT_VERSION", "SaveMixin", "load", "save"]
 
@@ -34,31 +45,30 @@ _METADATA_KEY, _CHECKSUM_KEY = "metadata", "checksum"
 
 
 # ---------------------------------------------------------------------------- allow-lists
-def _estimator_classes():
-    from . import estimators
+#: ``{class name: class}`` of the estimators, filled by :class:`SaveMixin` subclasses.
+ESTIMATORS = {}
 
-    return {name: getattr(estimators, name) for name in estimators.__all__}
+
+def _estimator_classes():
+    return ESTIMATORS
 
 
 def _covariance_classes():
-    from .reductions import covariance
-
-    return {name: getattr(covariance, name) for name in ("Isotropic", "Diagonal", "LowRank", "Full")}
+    return CovarianceStructure.registry
 
 
 def _module_classes():
-    from .neural import FactorNetwork, FreeFactors
+    return NETWORKS
 
-    return {"FactorNetwork": FactorNetwork, "FreeFactors": FreeFactors}
+
+# Package objects whose state is their constructor arguments, kept as attributes of the
+# same names: {name: (class, argument names)}. A file names the class and gives the
+# arguments, never code.
+_CONSTRUCTED = {"InterpolantCoefficients": (InterpolantCoefficients, ("family", "gamma", "gamma_scale"))}
 
 
 def _constructed_classes():
-    """Package objects whose state is their constructor arguments, kept as attributes of the
-    same names: ``{name: (class, argument names)}``. A file names the class and gives the
-    arguments, never code."""
-    from .interpolant_coefficients import InterpolantCoefficients
-
-    return {"InterpolantCoefficients": (InterpolantCoefficients, ("family", "gamma", "gamma_scale"))}
+    return _CONSTRUCTED
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -77,12 +87,6 @@ class _Encoder:
         return {"__array__": key}
 
     def encode(self, value, where):
-        import torch
-        from sklearn.base import BaseEstimator
-
-        from .mixture import GaussianMixtureField
-        from .reductions import CovarianceStructure
-
         if value is None or isinstance(value, (bool, str)):
             return value
         if isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
@@ -128,6 +132,8 @@ class _Encoder:
             raise TypeError(f"Expected a wpokernel estimator at {where}, got {name}.")
         params = estimator.get_params(deep=False)
         fitted = {k: v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("_")}
+        if "device_" in fitted:
+            fitted["device_"] = "cpu"  # the file holds every array on the host
         return {"__estimator__": name,
                 "params": {k: self.encode(v, f"{where}.{k}") for k, v in params.items()},
                 "fitted": {k: self.encode(v, f"{where}.{k}") for k, v in fitted.items()}}
@@ -177,8 +183,6 @@ class _Decoder:
         return estimator
 
     def field(self, value):
-        from .mixture import GaussianMixtureField
-
         # Not through __init__, which would renormalize the log-weights and change their last
         # bits: a loaded model must give identical results.
         field = GaussianMixtureField.__new__(GaussianMixtureField)
@@ -194,8 +198,6 @@ class _Decoder:
         return cls(**{k: self.decode(v) for k, v in value["params"].items()})
 
     def module(self, value):
-        import torch
-
         cls = _known(_module_classes(), value["__module__"], "network")
         module = cls(**self.decode(value["config"]))
         state = {k: torch.as_tensor(self.decode(v)) for k, v in value["state"].items()}
@@ -288,7 +290,21 @@ def load(path):
 
 
 class SaveMixin:
-    """Adds ``save(path)`` to an estimator (see :mod:`wpokernel.persistence`)."""
+    """Adds ``save(path)`` to an estimator and enters its class in :data:`ESTIMATORS`.
+
+    Every public subclass (a name without a leading underscore) registers itself under its
+    class name when it is defined, so adding an estimator needs no edit here. A name taken by
+    a class of the package is kept by it.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__name__
+        taken = ESTIMATORS.get(name)
+        package_class = taken is not None and taken.__module__.startswith("wpokernel.")
+        if not name.startswith("_") and not (package_class and taken is not cls
+                                             and not cls.__module__.startswith("wpokernel.")):
+            ESTIMATORS[name] = cls
 
     def save(self, path):
         """Write the estimator to a safe model file; read it back with :func:`wpokernel.load`.

@@ -9,6 +9,7 @@ import torch
 from scipy.stats import kstest, multivariate_normal, norm
 from sklearn.exceptions import NotFittedError
 
+from _reference import data_spread
 from wpokernel.estimators.conditional import (
     CV_FACTORS,
     ConditionalSchrodingerBridge,
@@ -22,18 +23,26 @@ from wpokernel.estimators.empirical import bandwidth_rule
 FAST = {"n_steps": 5, "progress": False}
 
 
+def _standardized(A):
+    """``A`` shifted and scaled to mean 0 and root-mean-square spread 1, the coordinates the
+    estimators work in: in them the estimators' parameters and formulas are the plain ones
+    below (the change of units is tested in tests/estimators/test_scale.py)."""
+    mean, spread = data_spread(A)
+    return (A - mean) / spread
+
+
 @pytest.fixture(scope="module")
 def pairs():
     """Small data with two covariates and two responses."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 2))
     Y = np.column_stack([X[:, 0] ** 2, X[:, 1]]) + 0.3 * rng.normal(size=(30, 2))
-    return X, Y
+    return _standardized(X), _standardized(Y)
 
 
 @pytest.fixture(scope="module")
 def linear():
-    """Y | X = x ~ N(2x, 0.5^2) with X uniform on (-1, 1)."""
+    """Y | X = x ~ N(2x, 0.5^2) with X uniform on (-1, 1), in the data's own units."""
     rng = np.random.default_rng(1)
     X = rng.uniform(-1, 1, size=(2000, 1))
     return X, 2 * X[:, 0] + 0.5 * rng.normal(size=2000)
@@ -153,8 +162,10 @@ def test_samples_follow_the_kernel_conditional_law(linear, residuals):
     # With h > 0 the terminal law (C1) is continuous: KS test of the samples against its CDF.
     X, y = linear
     X, y = X[:300], y[:300]
-    model = ConditionalSchrodingerBridge(bandwidth=0.2, y_bandwidth=0.3, residuals=residuals,
-                                         progress=False).fit(X, y)
+    # Bandwidths 0.2 on X and 0.3 on y in the data's units, given in units of their spreads.
+    model = ConditionalSchrodingerBridge(bandwidth=0.2 / data_spread(X)[1],
+                                         y_bandwidth=0.3 / data_spread(y[:, None])[1],
+                                         residuals=residuals, progress=False).fit(X, y)
     x = np.array([[-0.5], [0.4]])
     samples = model.sample(x, 400, random_state=0)[..., 0]
     for x_m, s in zip(x, samples):
@@ -174,7 +185,7 @@ def test_sample_moments_estimate_the_closed_forms(linear):
     x, n = np.array([[-0.5], [0.0], [0.7]]), 1000
     samples = model.sample(x, n, random_state=0)[..., 0]
     for x_m, s in zip(x, samples):
-        w = _kernel_weights(x_m, X, model.bandwidth_)
+        w = _kernel_weights(x_m, X, model.bandwidth_ * model.scale_)
         w /= w.sum()
         mean = w @ y
         variance, mu_4 = w @ (y - mean) ** 2, w @ (y - mean) ** 4
@@ -189,7 +200,7 @@ def test_linear_gaussian_model_recovers_the_true_conditional_law(linear):
     # effective neighbours, smoothing bias 2H in quadrature on the std) and Monte Carlo.
     X, y = linear
     model = ConditionalSchrodingerBridge(n_steps=50, progress=False).fit(X, y)
-    H, n = model.bandwidth_, 300
+    H, n = model.bandwidth_ * model.scale_, 300  # in the data's units
     x = np.array([[-0.5], [0.0], [0.5]])
     samples = model.sample(x, n, random_state=0)[..., 0]
     n_eff = len(X) * H * 0.5 * 2 * np.sqrt(np.pi)
@@ -247,8 +258,12 @@ def test_invalid_data(pairs):
         NadarayaWatson().fit(X[:1], Y[:1])
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         ConditionalSchrodingerBridge(bandwidth=1.0, residuals=True).fit(X[:1], Y[:1])
-    with pytest.raises(ValueError, match="Expected X with non-constant features"):
+    with pytest.raises(ValueError, match="Expected X with a positive spread, got 5 rows that are"):
         NadarayaWatson(bandwidth="scott").fit(np.ones((5, 2)), Y[:5])
+    # Constant responses are a point mass: their spread counts as 1, the law stays exact.
+    constant = ConditionalSchrodingerBridge(bandwidth=0.5, **FAST).fit(X, np.full(len(X), 3.0))
+    np.testing.assert_allclose(constant.sample(X[:2], 3, random_state=0), 3.0, rtol=1e-12)
+    np.testing.assert_allclose(constant.predict(X[:2]), 3.0, rtol=1e-12)
     model = ConditionalSchrodingerBridge(bandwidth=0.5, **FAST)
     with pytest.raises(NotFittedError):
         model.sample(X)

@@ -21,7 +21,7 @@ from wpokernel.estimators.wpo import WPOKernelScore
 
 QUIET = {"progress": False}
 FAST = {"n_steps": 5, **QUIET}
-FAST_WPO = {"max_iter": 20, "random_state": 0, **QUIET}
+FAST_WPO = {"max_steps": 20, "random_state": 0, **QUIET}
 FAST_BRIDGE = {"n_prior_samples": 20, "random_state": 0, **QUIET}
 
 # Short settings keep the scikit-learn checks fast; every estimator in two or more settings.
@@ -205,7 +205,7 @@ def _no_training(self, X, y=None):
 @pytest.mark.parametrize("estimator", TARGET_SAMPLERS, ids=_name)
 def test_a_target_model_without_weights_refuses_them_before_any_work(data, estimator, monkeypatch):
     monkeypatch.setattr(WPOKernelScore, "fit", _no_training)
-    model = clone(estimator).set_params(target=WPOKernelScore(max_iter=0))
+    model = clone(estimator).set_params(target=WPOKernelScore(max_steps=0))
     weight = np.r_[np.full(30, 2.0), np.ones(30)]
     with pytest.raises(ValueError, match=r"Expected sample_weight=None with "
                                          r"target=WPOKernelScore\(\.\.\.\), which takes no sample "

@@ -40,14 +40,15 @@ def test_smoothed_samples_are_not_copies(spirals):
     assert copy_gap(samples, X, X_test).z_score > -2
 
 
-def test_stopping_at_eps_samples_the_gaussian_kde(spirals):
-    # Few training points, so that the KDE's bumps (and so its bandwidth) are visible.
+def test_stopping_at_sigma_min_samples_the_gaussian_kde(spirals):
+    # Few training points, so that the KDE's bumps (and so its bandwidth) are visible. The
+    # noise left where the SDE stops is sigma_min times the data's spread.
     X = spirals[0][:60]
-    eps, beta = 0.02, 1.0
-    model = EmpiricalScore(beta=beta, eps=eps, progress=False).fit(X)
+    model = EmpiricalScore(beta=2.0, sigma_min=0.12, progress=False).fit(X)
+    bandwidth = 0.12 * model.scale_
     samples = model.sample(600, random_state=0, method="sde")
-    kde = KernelDensity(bandwidth=beta * np.sqrt(eps)).fit(X).sample(600, random_state=1)
-    wide = KernelDensity(bandwidth=1.5 * beta * np.sqrt(eps)).fit(X).sample(600, random_state=1)
+    kde = KernelDensity(bandwidth=bandwidth).fit(X).sample(600, random_state=1)
+    wide = KernelDensity(bandwidth=1.5 * bandwidth).fit(X).sample(600, random_state=1)
     # Global shape: energy two-sample test. Local scale: distances to the nearest training
     # point, whose law is set by the bandwidth (KS two-sample test).
     assert energy_permutation_pvalue(samples, kde) > 0.01
@@ -71,8 +72,10 @@ def test_samplers_agree_with_exact_sampling(spirals, method):
 
 def test_score_samples_is_sklearn_kde(spirals):
     X, X_test = spirals
-    model = EmpiricalScore(bandwidth=0.2, beta=2.0, eps=0.01).fit(X)
-    kde = KernelDensity(bandwidth=np.sqrt(0.2**2 + 2.0**2 * 0.01)).fit(X)
+    model = EmpiricalScore(bandwidth=0.2, beta=2.0, sigma_min=0.15).fit(X)
+    # Lengths are multiples of the data's root-mean-square spread.
+    assert model.scale_ == pytest.approx(np.sqrt(X.var(axis=0).mean()), rel=1e-14)
+    kde = KernelDensity(bandwidth=np.sqrt(0.2**2 + 0.15**2) * model.scale_).fit(X)
     np.testing.assert_allclose(model.score_samples(X_test), kde.score_samples(X_test), rtol=1e-10)
     assert model.score(X_test) == pytest.approx(np.mean(kde.score_samples(X_test)))
 
@@ -84,9 +87,9 @@ def test_score_function_is_gradient_of_log_density(spirals):
     fd = np.stack([(model.score_samples(x + h * e) - model.score_samples(x - h * e)) / (2 * h)
                    for e in np.eye(2)], axis=1)
     np.testing.assert_allclose(model.score_function(x), fd, rtol=1e-6, atol=1e-8)
-    # At noise s the bandwidth grows to sqrt(h^2 + beta^2 s).
+    # At time t the bandwidth grows to sqrt(h^2 + beta^2 t) (both in units of the spread).
     wide = EmpiricalScore(bandwidth=np.sqrt(0.3**2 + 0.5)).fit(X)
-    np.testing.assert_allclose(model.score_function(x, noise=0.5), wide.score_function(x, noise=0.0), rtol=1e-10)
+    np.testing.assert_allclose(model.score_function(x, t=0.5), wide.score_function(x, t=0.0), rtol=1e-10)
 
 
 @pytest.mark.parametrize("rule, factor", [("scott", "scotts_factor"), ("silverman", "silverman_factor")])
@@ -94,7 +97,8 @@ def test_bandwidth_rules_match_scipy_factors(spirals, rule, factor):
     X, _ = spirals
     model = EmpiricalScore(bandwidth=rule).fit(X)
     sigma = np.sqrt(np.var(X, axis=0, ddof=1).mean())
-    assert model.bandwidth_ == pytest.approx(sigma * getattr(gaussian_kde(X.T), factor)())
+    # bandwidth_ is in units of scale_.
+    assert model.bandwidth_ * model.scale_ == pytest.approx(sigma * getattr(gaussian_kde(X.T), factor)())
 
 
 def test_sample_weight_is_row_repetition(spirals):
@@ -119,8 +123,10 @@ def test_every_sampler_is_reproducible(spirals):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="method in"):
         model.sample(2, method="langevin")
-    with pytest.raises(ValueError, match="eps > 0 for a geometric grid"):
-        model.sample(2, method="sde", eps=0.0)
+    with pytest.raises(TypeError, match="Expected an integer for random_state"):
+        model.sample(2, random_state=1.5)
+    with pytest.raises(ValueError, match="Expected random_state >= 0, got -1"):
+        model.sample(2, random_state=-1)
 
 
 # ------------------------------------------------------------------ bad input
@@ -131,8 +137,9 @@ def test_every_sampler_is_reproducible(spirals):
     ({"bandwidth": [0.1]}, TypeError, "real number for bandwidth"),
     ({"beta": 0.0}, ValueError, "beta > 0"),
     ({"T": -1.0}, ValueError, "T > 0"),
-    ({"eps": np.nan}, ValueError, "finite eps"),
-    ({"eps": 2.0}, ValueError, "eps < T"),
+    ({"sigma_min": np.nan}, ValueError, "finite sigma_min"),
+    ({"sigma_min": 2.0}, ValueError, r"Expected sigma_min < beta \* sqrt\(T\) = 1, the noise"),
+    ({"sigma_min": -1e-3}, ValueError, "sigma_min >= 0"),
 ])
 def test_invalid_hyper_parameters(spirals, params, error, match):
     X, _ = spirals
@@ -145,11 +152,15 @@ def test_invalid_calls(spirals):
     model = EmpiricalScore().fit(X)
     with pytest.raises(ValueError, match="3 features, but EmpiricalScore is expecting 2"):
         model.score_samples(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="noise >= 0"):
-        model.score_function(X, noise=-1.0)
+    with pytest.raises(ValueError, match="t >= 0"):
+        model.score_function(X, t=-1.0)
 
 
-def test_pure_empirical_measure_has_no_density(spirals):
+def test_pure_empirical_measure_has_no_density_to_stop_at(spirals):
+    # Refused at fit time, before any work, instead of at score_samples or method="sde".
     X, _ = spirals
-    with pytest.raises(ValueError, match="positive variances"):
-        EmpiricalScore(eps=0.0).fit(X).score_samples(X)
+    with pytest.raises(ValueError, match="Expected sigma_min > 0 with bandwidth=0"):
+        EmpiricalScore(sigma_min=0.0).fit(X)
+    smoothed = EmpiricalScore(bandwidth=0.1, sigma_min=0.0, progress=False).fit(X)
+    assert np.all(np.isfinite(smoothed.score_samples(X)))
+    assert np.all(np.isfinite(smoothed.sample(3, method="sde", n_steps=5, random_state=0)))

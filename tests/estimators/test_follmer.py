@@ -7,12 +7,13 @@ import torch
 from scipy.special import softmax
 from scipy.stats import ks_2samp, multivariate_normal
 
-from _reference import dense_covariances
+from _reference import data_spread, dense_covariances, in_data_units
 from _stats import energy_permutation_pvalue
 from wpokernel import WPOKernelScore
 from wpokernel.datasets import make_toy
 from wpokernel.diagnostics import copy_gap, memorization_ratio, nearest_neighbor_distances
-from wpokernel.estimators.follmer import FollmerBridge, follmer_drift, follmer_grid
+from wpokernel.dynamics import cosine_grid
+from wpokernel.estimators.follmer import FollmerBridge, follmer_drift
 from wpokernel.mixture import GaussianMixtureField
 from wpokernel.reductions import Diagonal, Full, Isotropic, LowRank
 
@@ -81,17 +82,20 @@ def test_drift_is_the_posterior_mean_drift(mixtures, name, t):
 
 
 def test_estimator_drift_is_the_empirical_softmax_mean(spirals):
+    # In the data's units the bridge runs from the data's mean mu with Brownian motion of
+    # scale rho (the data's spread): Z_t - mu = t (Y - mu) + rho sqrt(t (1 - t)) xi.
     X, _ = spirals
     z, t = np.array([[0.3, -1.0], [2.0, 0.5]]), 0.7
     model = FollmerBridge().fit(X)
-    logits = -((z[:, None, :] - t * X[None]) ** 2).sum(2) / (2 * t * (1 - t))  # (M, N)
+    mu, rho = data_spread(X)
+    logits = -(((z - mu)[:, None, :] - t * (X - mu)[None]) ** 2).sum(2) / (2 * rho**2 * t * (1 - t))
     expected = (softmax(logits, axis=1) @ X - z) / (1 - t)
     np.testing.assert_allclose(model.drift(z, t), expected, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(model.mean_, X.mean(0), rtol=1e-12)
 
 
 def test_grid():
-    grid = follmer_grid(100)
+    grid = cosine_grid(100)
     assert grid[0] == 0.0 and grid[-1] == 1.0 and np.all(np.diff(grid) > 0)
     # 1 - t_{n-1} = cos^4(pi (n - 1) / 2n) = sin^4(pi / 2n): the last step's noise variance.
     assert 1 - grid[-2] == pytest.approx(np.sin(np.pi / 200) ** 4, rel=1e-6)
@@ -115,8 +119,9 @@ def test_smoothed_target_samples_reach_the_target_law(spirals):
     X, _ = spirals
     model = FollmerBridge(target=0.1, progress=False).fit(X)
     samples = model.sample(500, random_state=0)
-    exact = model.target_field_.sample(500, random_state=1)
-    wide = FollmerBridge(target=0.15).fit(X).target_field_.sample(500, random_state=1)
+    exact = in_data_units(model, model.target_field_.sample(500, random_state=1))
+    wide_model = FollmerBridge(target=0.15).fit(X)
+    wide = in_data_units(wide_model, wide_model.target_field_.sample(500, random_state=1))
     # Global shape: energy two-sample test; local scale: KS test of the distances to the
     # nearest training point, which has the power to tell a 1.5 times wider KDE apart.
     assert energy_permutation_pvalue(samples, exact) > 0.01
@@ -142,13 +147,14 @@ def _binomial_tolerance(p, n_a, n_b):
     return 3 * np.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b))
 
 
-@pytest.mark.parametrize("target", [0.1, WPOKernelScore(max_iter=5, random_state=0, progress=False)])
+@pytest.mark.parametrize("target", [0.1, WPOKernelScore(max_steps=5, random_state=0, progress=False)])
 def test_smoothed_target_copies_no_more_than_held_out_data(spirals, target):
     X, X_test = spirals
     model = FollmerBridge(target=target, n_steps=50, progress=False).fit(X)
     fraction = memorization_ratio(model.sample(500, random_state=0), X)[0]
     held_out = memorization_ratio(X_test, X)[0]
-    exact = memorization_ratio(model.target_field_.sample(1000, random_state=1), X)[0]
+    exact = memorization_ratio(in_data_units(model, model.target_field_.sample(1000, random_state=1)),
+                               X)[0]
     assert abs(fraction - exact) < _binomial_tolerance(exact, 500, 1000)
     assert abs(fraction - held_out) < _binomial_tolerance(held_out, 500, len(X_test))
 

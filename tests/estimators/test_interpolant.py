@@ -22,6 +22,13 @@ QUIET = {"progress": False}
 
 
 # ------------------------------------------------------------------ dense references
+# The references work in the model's standardized coordinates u = (x - mean_) / scale_, where
+# its target lives; velocities are scale_ times theirs in the caller's units, scores 1/scale_
+# times, divergences the same, log-densities d log(scale_) less.
+
+def _u(model, x):
+    return (x - model.mean_) / model.scale_
+
 
 def _parts(model, t):
     """Centers, weights, dense covariances of the target and the coefficients at ``t``."""
@@ -101,7 +108,7 @@ def data3d():
 
 
 def _wpo(structure):
-    return WPOKernelScore(structure=structure, rank=1, max_iter=3, random_state=0, progress=False)
+    return WPOKernelScore(structure=structure, rank=1, max_steps=3, random_state=0, progress=False)
 
 
 # Every schedule on a KDE target (isotropic components), and one schedule on each structure of a
@@ -122,28 +129,32 @@ def fitted(request, data3d):
 
 def test_velocity_and_score_are_per_component_conditional_expectations(fitted, data3d):
     x = data3d[1]
+    scale = fitted.scale_
     for t in (0.0, 0.23, 0.61, 0.97, 1.0):
-        velocity, score = _reference_velocity_and_score(fitted, x, t)
-        np.testing.assert_allclose(fitted.velocity(x, t), velocity, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(fitted.score_function(x, t), score, rtol=1e-8, atol=1e-10)
+        velocity, score = _reference_velocity_and_score(fitted, _u(fitted, x), t)
+        np.testing.assert_allclose(fitted.velocity(x, t), scale * velocity, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fitted.score_function(x, t), score / scale, rtol=1e-8, atol=1e-10)
 
 
 def test_velocity_score_and_divergence_match_autograd(fitted, data3d):
     x = data3d[1]
+    scale = fitted.scale_
     for t in (0.05, 0.4, 0.9, 1.0):
-        velocity, score, divergence = _autograd_velocity(fitted, x, t)
+        velocity, score, divergence = _autograd_velocity(fitted, _u(fitted, x), t)
         model_velocity, model_divergence = fitted.velocity(x, t, return_divergence=True)
-        np.testing.assert_allclose(fitted.score_function(x, t), score, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(model_velocity, velocity, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fitted.score_function(x, t), score / scale, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(model_velocity, scale * velocity, rtol=1e-8, atol=1e-10)
         np.testing.assert_allclose(model_divergence, divergence, rtol=1e-8, atol=1e-10)
 
 
 def test_transport_equation_by_finite_differences_in_time(fitted, data3d):
     # d/dt log p_t + div(b p_t) / p_t = d/dt log p_t + div b + b . grad log p_t = 0.
+    # The residual is the same in every unit of x: the log-Jacobian does not depend on t.
     x, h = data3d[1], 1e-5
+    u = _u(fitted, x)
     for t in (0.2, 0.55, 0.9):
-        dt_log_p = (_reference_log_density(fitted, x, t + h)
-                    - _reference_log_density(fitted, x, t - h)) / (2 * h)
+        dt_log_p = (_reference_log_density(fitted, u, t + h)
+                    - _reference_log_density(fitted, u, t - h)) / (2 * h)
         velocity, divergence = fitted.velocity(x, t, return_divergence=True)
         residual = dt_log_p + divergence + np.sum(velocity * fitted.score_function(x, t), axis=1)
         np.testing.assert_allclose(residual, 0.0, atol=1e-6 * (1 + np.abs(dt_log_p).max()))
@@ -162,7 +173,8 @@ def test_time_zero_is_the_limit_of_the_velocity(data3d):
     # At t = 0 the formula divides by beta = 0; the velocity there is the limit.
     X, x = data3d
     model = StochasticInterpolant(target=0.3, interpolant="trigonometric", **QUIET).fit(X)
-    np.testing.assert_allclose(model.target_mean_, X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(model.mean_ + model.scale_ * model.target_field_.mean(),
+                               X.mean(axis=0), rtol=1e-12, atol=1e-15)
     v0, div0 = model.velocity(x, 0.0, return_divergence=True)
     v, div = model.velocity(x, 1e-7, return_divergence=True)
     np.testing.assert_allclose(v0, v, rtol=1e-5, atol=1e-6)
@@ -187,8 +199,9 @@ def test_ode_likelihood_is_the_kde_log_density_to_second_order(spirals, gamma):
     # integral has an O(dt^2) global error, so halving the step divides the error by about 4
     # (measured 4.7e-4 -> 1.3e-4 without latent noise, 2.2e-3 -> 5.7e-4 with it).
     X, X_test = spirals[0][:150], spirals[1][:30]
-    exact = KernelDensity(bandwidth=0.2).fit(X).score_samples(X_test)
     model = StochasticInterpolant(target=0.2, gamma=gamma, **QUIET).fit(X)
+    spread = np.sqrt(X.var(axis=0).mean())  # the bandwidth is 0.2 of the data's spread
+    exact = KernelDensity(bandwidth=0.2 * spread).fit(X).score_samples(X_test)
     coarse, fine = _second_order_errors(model, X_test, exact)
     assert 3.5 < coarse / fine < 4.5
     assert fine < {"zero": 2.5e-4, "sqrt": 1.2e-3}[gamma]
@@ -196,14 +209,17 @@ def test_ode_likelihood_is_the_kde_log_density_to_second_order(spirals, gamma):
 
 @pytest.mark.parametrize("target", [None, "wpo"])
 def test_ode_likelihood_matches_the_exact_mixture_density(data3d, target):
-    # The empirical target stopped at t_end = 0.9, where p_t_end is a known mixture (near
-    # t = 1 it is a sum of narrow bumps that no fixed grid resolves); a WPO target with the sqrt
-    # latent noise runs to t = 1, where p_1 is the fitted model density. Second order as above
-    # (measured 2.7e-3 -> 6.9e-4 and 2.6e-3 -> 6.5e-4 at 100 -> 200 steps).
+    # The empirical target stopped where sigma_t^2 = (1 - t)^2 + t (1 - t) = 1 - t is 0.1,
+    # at t_end = 0.9, where p_t_end is a known mixture (near t = 1 it is a sum of narrow bumps
+    # that no fixed grid resolves); a WPO target with the sqrt latent noise runs to t = 1,
+    # where p_1 is the fitted model density. Second order as above (measured 2.7e-3 -> 6.9e-4
+    # and 2.6e-3 -> 6.5e-4 at 100 -> 200 steps).
     X, x = data3d
-    target, t_end = (_wpo("full"), "auto") if target == "wpo" else (None, 0.9)
-    model = StochasticInterpolant(target=target, gamma="sqrt", t_end=t_end, **QUIET).fit(X)
-    exact = _reference_log_density(model, x, model.t_end_)
+    target, sigma_min = (_wpo("full"), "auto") if target == "wpo" else (None, np.sqrt(0.1))
+    model = StochasticInterpolant(target=target, gamma="sqrt", sigma_min=sigma_min, **QUIET).fit(X)
+    assert model.t_end_ == pytest.approx(1.0 if target is not None else 0.9, rel=1e-12)
+    exact = (_reference_log_density(model, _u(model, x), model.t_end_)
+             - x.shape[1] * np.log(model.scale_))
     if target is not None:
         np.testing.assert_allclose(exact, model.target_estimator_.score_samples(x), rtol=1e-10)
     coarse, fine = _second_order_errors(model, x, exact)
@@ -221,7 +237,7 @@ def test_ode_sde_and_exact_samples_have_the_same_law(spirals):
     model = StochasticInterpolant(target=0.08, gamma="sqrt", **QUIET).fit(X)
     exact = model.sample(300, random_state=0, method="exact")
     ode = model.sample(300, random_state=1)
-    sde = model.sample(300, random_state=2, method="sde", diffusion=2.0)
+    sde = model.set_params(diffusion=2.0).sample(300, random_state=2, method="sde")
     assert energy_permutation_pvalue(ode, sde) > 0.01
 
     def gap(a):
@@ -247,7 +263,7 @@ def test_empirical_target_memorizes(spirals, interpolant, gamma):
     assert memorization_ratio(X_test, X)[0] < 0.5
 
 
-@pytest.mark.parametrize("target", ["scott", EmpiricalScore(bandwidth="silverman", eps=1e-4)])
+@pytest.mark.parametrize("target", ["scott", EmpiricalScore(bandwidth="silverman", sigma_min=1e-2)])
 def test_smoothed_target_does_not_memorize(spirals, target):
     X, X_test = spirals
     samples = StochasticInterpolant(target=target, **QUIET).fit(X).sample(300, random_state=0)
@@ -284,10 +300,10 @@ def test_sample_weight_is_row_repetition(spirals):
     ({"gamma": "cubic"}, ValueError, "Expected gamma in"),
     ({"gamma_scale": 0.0}, ValueError, "Expected gamma_scale > 0"),
     ({"diffusion": -1.0}, ValueError, "Expected diffusion >= 0"),
-    ({"t_end": 1.5}, ValueError, r"Expected t_end in \(0, 1\]"),
-    ({"t_end": 0.0}, ValueError, "Expected t_end > 0"),
-    ({"t_end": "late"}, ValueError, "Expected t_end in"),
-    ({"t_end": 1.0}, ValueError, "Expected t_end < 1 for the empirical target"),
+    ({"sigma_min": 1.5}, ValueError, "Expected sigma_min < 1, the noise of the Gaussian base"),
+    ({"sigma_min": -0.1}, ValueError, "Expected sigma_min >= 0"),
+    ({"sigma_min": "late"}, ValueError, "Expected sigma_min in"),
+    ({"sigma_min": 0.0}, ValueError, "Expected sigma_min > 0 for the empirical target"),
 ])
 def test_invalid_hyper_parameters(spirals, params, error, match):
     with pytest.raises(error, match=match):
@@ -305,10 +321,8 @@ def test_invalid_calls(spirals):
         model.score_function(X, "0.5")
     with pytest.raises(TypeError, match="Expected a bool for return_divergence"):
         model.velocity(X, 0.5, return_divergence=1)
-    for kwargs, error, match in [({"method": "langevin"}, ValueError, "Expected method in"),
-                                 ({"diffusion": -1.0}, ValueError, "Expected diffusion >= 0")]:
-        with pytest.raises(error, match=match):
-            model.sample(**kwargs)
+    with pytest.raises(ValueError, match="Expected method in"):
+        model.sample(method="langevin")
 
 
 def test_empirical_target_has_no_density_at_time_one(spirals):

@@ -8,6 +8,7 @@ from scipy.integrate import quad
 from scipy.special import logsumexp, softmax
 from scipy.stats import chisquare, kstest, multivariate_normal, norm
 
+from _reference import data_spread, in_data_units
 from wpokernel import WPOKernelScore
 from wpokernel.datasets import make_toy
 from wpokernel.diagnostics import memorization_ratio
@@ -21,13 +22,29 @@ def small():
 
 
 def _bridge(X, source, target, epsilon=0.7, **params):
-    return SchrodingerBridge(epsilon=epsilon, target=target, progress=False, **params).fit(X, X_source=source)
+    """The bridge of reference variance ``epsilon`` and KDE bandwidth ``target`` in the data's
+    units (the estimator takes them in units of the data's spread)."""
+    spread = data_spread(X)[1]
+    target = target / spread if isinstance(target, float) else target
+    return SchrodingerBridge(epsilon=epsilon / spread**2, target=target, progress=False,
+                             **params).fit(X, X_source=source)
 
 
 @pytest.fixture(scope="module", params=[None, 0.4], ids=["empirical", "kde"])
 def fitted(request, small):
     X, source, _ = small
     return _bridge(X, source, request.param)
+
+
+def _u(model, x):
+    """The model's standardized coordinates, where its fields, potentials and epsilon live;
+    drifts are scale_ times theirs in the caller's units, log-densities d log(scale_) less."""
+    return (x - model.mean_) / model.scale_
+
+
+def _gap_noise(epsilon, gap):
+    """sigma_min that stops the bridge at 1 - gap: eps gap (1 - gap) = sigma_min^2."""
+    return np.sqrt(epsilon * gap * (1 - gap))
 
 
 def _component_variance(model):
@@ -54,14 +71,17 @@ def _drift_loop(model, x, t):
 @pytest.mark.parametrize("t", [0.0, 0.5, 0.97])
 def test_drift_is_the_softmax_formula(fitted, small, t):
     x = small[2]
-    np.testing.assert_allclose(fitted.drift(x, t), _drift_loop(fitted, x, t), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fitted.drift(x, t), fitted.scale_ * _drift_loop(fitted, _u(fitted, x), t),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_empirical_drift_points_to_the_weighted_mean(small):
     X, source, x = small
     model = _bridge(X, source, None)
     t = 0.6
-    w = softmax(model.g_ / model.epsilon - ((x[:, None] - X[None]) ** 2).sum(-1) / (2 * model.epsilon * (1 - t)), 1)
+    # In the caller's units the reference variance is epsilon * scale_^2 per unit time.
+    eps = model.epsilon * model.scale_**2
+    w = softmax(model.g_ / model.epsilon - ((x[:, None] - X[None]) ** 2).sum(-1) / (2 * eps * (1 - t)), 1)
     np.testing.assert_allclose(model.drift(x, t), (w @ X - x) / (1 - t), rtol=1e-10)
 
 
@@ -69,13 +89,14 @@ def test_empirical_drift_points_to_the_weighted_mean(small):
 def test_drift_is_epsilon_grad_log_h_by_autograd(fitted, small, t):
     # h(x, t) = sum_j exp(g_j / eps') N(y_j; x, (c + eps (1 - t)) I), eps' = eps + c.
     torch = pytest.importorskip("torch")
-    x = torch.tensor(small[2], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(_u(fitted, small[2]), dtype=torch.float64, requires_grad=True)
     y = torch.tensor(fitted.target_field_.centers)
     s = _component_variance(fitted) + fitted.epsilon * (1 - t)
     log_h = torch.logsumexp(torch.tensor(fitted.g_ / fitted.sinkhorn_epsilon_)
                             - ((x[:, None] - y[None]) ** 2).sum(-1) / (2 * s), 1) - np.log(2 * np.pi * s)
     (grad,) = torch.autograd.grad(log_h.sum(), x)
-    np.testing.assert_allclose(fitted.drift(small[2], t), fitted.epsilon * grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fitted.drift(small[2], t), fitted.scale_ * fitted.epsilon * grad.numpy(),
+                               rtol=1e-10, atol=1e-12)
 
 
 # ------------------------------------------------------------------ marginals
@@ -108,8 +129,8 @@ def _bridge_mixture_log_density(model, x, t):
 @pytest.mark.parametrize("t", [0.3, 0.9])
 def test_marginal_is_the_mixture_of_bridges(fitted, small, t):
     x = small[2]
-    np.testing.assert_allclose(fitted.marginal_log_density(x, t), _bridge_mixture_log_density(fitted, x, t),
-                               rtol=1e-10)
+    expected = _bridge_mixture_log_density(fitted, _u(fitted, x), t) - x.shape[1] * np.log(fitted.scale_)
+    np.testing.assert_allclose(fitted.marginal_log_density(x, t), expected, rtol=1e-10)
 
 
 @pytest.mark.parametrize("target, t", [(None, 0.5), (0.3, 0.5), (0.3, 1.0 - 1e-5)])
@@ -129,11 +150,11 @@ def test_marginal_with_local_covariances_is_a_normalized_density():
     # of the centers (an approximation of the component masses), yet eq. 3 stays exact.
     rng = np.random.default_rng(1)
     X = np.concatenate([rng.normal(size=(20, 1)) * 0.3 - 1.0, rng.normal(size=(20, 1)) * 0.5 + 2.0])
-    target = WPOKernelScore(max_iter=0, random_state=0, progress=False)
+    target = WPOKernelScore(max_steps=0, random_state=0, progress=False)
     model = SchrodingerBridge(target=target, n_prior_samples=30, random_state=0, progress=False).fit(X)
     assert type(model.target_field_.covariance).__name__ == "Full"
     assert model.sinkhorn_epsilon_ == model.epsilon
-    for t in (0.5, 1.0 - model.end_gap):
+    for t in (0.5, 1.0 - model.end_gap_):
         def density(z):
             return np.exp(model.marginal_log_density(np.array([[z]]), t))[0]
 
@@ -145,12 +166,14 @@ def test_marginal_with_local_covariances_is_a_normalized_density():
 
 
 def test_velocity_is_drift_minus_half_epsilon_score_and_divergence_by_differences(fitted, small):
-    x, t, h = small[2], 0.6, 1e-5
-    v, div = fitted.factors_.velocity_divergence(x, t)
+    # In the standardized coordinates of the factors.
+    x, t, h = _u(fitted, small[2]), 0.6, 1e-5
+    factors = fitted.factors_
+    v, div = factors.velocity_divergence(x, t)
     steps = np.eye(2) * h
-    grad_log_p = np.stack([(fitted.marginal_log_density(x + e, t) - fitted.marginal_log_density(x - e, t)) / (2 * h)
+    grad_log_p = np.stack([(factors.log_marginal(x + e, t) - factors.log_marginal(x - e, t)) / (2 * h)
                            for e in steps], 1)
-    np.testing.assert_allclose(v, fitted.drift(x, t) - 0.5 * fitted.epsilon * grad_log_p, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(v, factors.drift(x, t) - 0.5 * fitted.epsilon * grad_log_p, rtol=1e-6, atol=1e-8)
     fd_div = sum((fitted.factors_.velocity_divergence(x + e, t)[0][:, k]
                   - fitted.factors_.velocity_divergence(x - e, t)[0][:, k]) / (2 * h)
                  for k, e in enumerate(steps))
@@ -160,7 +183,8 @@ def test_velocity_is_drift_minus_half_epsilon_score_and_divergence_by_difference
 @pytest.mark.parametrize("target, end_gap", [(0.3, 1e-5), (None, 1e-2)])
 def test_ode_likelihood_converges_to_the_closed_form_density(small, target, end_gap):
     X, source, x = small
-    model = _bridge(X, source, target, end_gap=end_gap)
+    model = _bridge(X, source, target, sigma_min=_gap_noise(0.7 / data_spread(X)[1] ** 2, end_gap))
+    assert model.end_gap_ == pytest.approx(end_gap, rel=1e-9)
     exact = model.score_samples(x)
     coarse = np.abs(model.log_likelihood(x, n_steps=100) - exact).max()
     fine = np.abs(model.log_likelihood(x, n_steps=200) - exact).max()
@@ -172,7 +196,7 @@ def test_ode_likelihood_converges_to_the_closed_form_density(small, target, end_
 def test_ode_likelihood_does_not_depend_on_the_base_time(small):
     X, source, x = small
     # The grid is geometric in 1 - t from end_gap: 200 steps resolve it to 5e-3 from 1e-5.
-    model = _bridge(X, source, 0.3, end_gap=1e-5)
+    model = _bridge(X, source, 0.3, sigma_min=_gap_noise(0.7 / data_spread(X)[1] ** 2, 1e-5))
     np.testing.assert_allclose(model.log_likelihood(x, base_time=0.2, n_steps=200),
                                model.log_likelihood(x, base_time=0.7, n_steps=200), atol=5e-3)
 
@@ -198,12 +222,14 @@ def test_bridge_from_the_source_sample_ends_on_the_data_with_its_weights():
 def gaussian_bridge():
     # Quantile grids of N(m0, a) and N(m1, b): the bridge between them is the Gaussian
     # Schrödinger bridge, whose plan has cross-covariance c = (sqrt(4ab + eps^2) - eps) / 2.
+    # epsilon is in units of the data's variance, which is the grid's (population) variance.
     m0, a, m1, b, eps, n = -1.0, 1.5, 2.0, 0.5, 0.5, 400
 
     def grid(mean, variance):
         return (mean + np.sqrt(variance) * norm.ppf((np.arange(n) + 0.5) / n))[:, None]
 
-    model = SchrodingerBridge(epsilon=eps, progress=False).fit(grid(m1, b), X_source=grid(m0, a))
+    X = grid(m1, b)
+    model = SchrodingerBridge(epsilon=eps / X.var(), progress=False).fit(X, X_source=grid(m0, a))
     return model, (m0, a, m1, b, eps, 0.5 * (np.sqrt(4 * a * b + eps**2) - eps))
 
 
@@ -249,7 +275,9 @@ def test_empirical_target_memorizes_and_a_smoothed_one_does_not(spirals):
     held_out = memorization_ratio(X_test, X)[0]
     copies = SchrodingerBridge(n_prior_samples=600, random_state=0, progress=False).fit(X)
     assert memorization_ratio(copies.sample(1000, random_state=0, n_steps=50), X)[0] > 0.9
-    smooth = SchrodingerBridge(target=0.1, n_prior_samples=600, random_state=0, progress=False).fit(X)
+    # A KDE target of bandwidth 0.1 in the data's units.
+    smooth = SchrodingerBridge(target=0.1 / data_spread(X)[1], n_prior_samples=600, random_state=0,
+                               progress=False).fit(X)
     fraction = memorization_ratio(smooth.sample(2000, random_state=0, n_steps=50), X)[0]
     assert abs(fraction - held_out) < 0.02
 
@@ -269,10 +297,10 @@ def test_data_to_data_samples_start_from_the_source(small):
     X, source, x = small
     model = _bridge(X, source, None)
     assert not model.gaussian_source_ and model.source_ is not source
-    np.testing.assert_array_equal(model.source_, source)
+    np.testing.assert_allclose(in_data_units(model, model.source_), source, rtol=1e-14, atol=1e-15)
     a = model.sample(4, random_state=1, n_steps=10)
     np.testing.assert_array_equal(a, model.sample(4, random_state=1, n_steps=10))
-    np.testing.assert_array_equal(model.transport(x, method="mean"), x + model.drift(x, 0.0))
+    np.testing.assert_allclose(model.transport(x, method="mean"), x + model.drift(x, 0.0), rtol=1e-13)
 
 
 def test_torch_backend_agrees_with_numpy(small):
@@ -294,7 +322,8 @@ def test_torch_backend_agrees_with_numpy(small):
     ({"n_prior_samples": 0}, ValueError, "n_prior_samples >= 1"),
     ({"tol": 0.0}, ValueError, "tol > 0"),
     ({"max_iter": 2.5}, TypeError, "integer for max_iter"),
-    ({"end_gap": 1.0}, ValueError, r"end_gap in \(0, 1\)"),
+    ({"sigma_min": 0.0}, ValueError, "sigma_min > 0"),
+    ({"sigma_min": 0.5}, ValueError, r"Expected sigma_min < sqrt\(epsilon\) / 2 = 0.5"),
     ({"random_state": -1}, ValueError, "random_state >= 0"),
 ])
 def test_invalid_hyper_parameters(small, params, error, match):

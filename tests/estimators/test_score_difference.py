@@ -13,6 +13,7 @@ from scipy.stats import gaussian_kde
 from sklearn.exceptions import NotFittedError
 
 from _reference import dense_covariances, mixture_moments_loop
+from _reference import in_data_units
 from _stats import energy_permutation_pvalue
 from wpokernel import EmpiricalScore, WPOKernelScore
 from wpokernel.datasets import make_toy
@@ -35,7 +36,7 @@ def moons():
 def targets(moons):
     """Isotropic (empirical, KDE) and full-covariance (WPOKernelScore) target mixtures."""
     X = moons[0][:60]
-    wpo = WPOKernelScore(max_iter=5, progress=False, random_state=0)
+    wpo = WPOKernelScore(max_steps=5, progress=False, random_state=0)
     return {name: fit_target(target, X)[0]
             for name, target in [("empirical", None), ("kde", 0.2), ("wpo", wpo)]}
 
@@ -165,7 +166,7 @@ def test_empirical_target_copies_while_smoothing_or_stopping_generalizes(moons):
     assert test_fraction < 0.3  # fresh data are not near-copies: the criterion discriminates
     # A smoothed target run to the same small sigma, or the empirical one stopped at the
     # default sigma_min (Scott's bandwidth), gives fresh-looking points.
-    wpo = WPOKernelScore(max_iter=30, progress=False, random_state=0)
+    wpo = WPOKernelScore(max_steps=30, progress=False, random_state=0)
     for target, sigma_min in [("scott", 1e-3), (wpo, 1e-3), (None, None)]:
         flow = ScoreDifferenceFlow(target=target, sigma_min=sigma_min, progress=False).fit(X_small)
         fraction = memorization_ratio(flow.sample(300, random_state=0), X_small)[0]
@@ -176,9 +177,9 @@ def test_samples_are_close_to_the_target_law(moons):
     X, X_test = moons
     flow = ScoreDifferenceFlow(target="scott", progress=False).fit(X)
     samples = flow.sample(400, random_state=1)
-    exact = flow.target_field_.sample(400, random_state=2)
-    source = flow.source_mean_ + np.random.default_rng(1).normal(size=(400, 2)) @ np.linalg.cholesky(
-        flow.source_covariance_).T
+    exact = in_data_units(flow, flow.target_field_.sample(400, random_state=2))
+    source = flow.mean_ + np.random.default_rng(1).normal(size=(400, 2)) @ np.linalg.cholesky(
+        flow.covariance_).T
     # Not told apart from exact draws of the target mixture, while the source is.
     assert energy_permutation_pvalue(samples, exact) > 0.01
     assert energy_permutation_pvalue(source, exact) < 0.01
@@ -191,16 +192,17 @@ def test_source_moments_and_default_schedule(moons):
     X, _ = moons
     weight = np.random.default_rng(6).integers(0, 4, len(X)).astype(float)
     flow = ScoreDifferenceFlow().fit(X, sample_weight=weight)
-    np.testing.assert_allclose(flow.source_mean_, np.average(X, axis=0, weights=weight), rtol=1e-12)
+    np.testing.assert_allclose(flow.mean_, np.average(X, axis=0, weights=weight), rtol=1e-12)
     covariance = np.cov(X.T, aweights=weight, bias=True)
-    np.testing.assert_allclose(flow.source_covariance_, covariance, rtol=1e-12)
+    np.testing.assert_allclose(flow.covariance_, covariance, rtol=1e-12)
     assert flow.scale_ == pytest.approx(np.sqrt(np.trace(covariance) / 2))
-    assert flow.sigma_max_ == pytest.approx(flow.scale_)
+    assert flow.sigma_max_ == 1.0  # the data's scale, in units of scale_
     assert flow.target_estimator_ is None
     # sigma_min defaults to Scott's bandwidth: sigma-bar n^(-1/(d+4)), as scipy's factor.
     unweighted = ScoreDifferenceFlow().fit(X)
     sigma_bar = np.sqrt(np.var(X, axis=0, ddof=1).mean())
-    assert unweighted.sigma_min_ == pytest.approx(sigma_bar * gaussian_kde(X.T).scotts_factor())
+    assert unweighted.sigma_min_ * unweighted.scale_ == pytest.approx(
+        sigma_bar * gaussian_kde(X.T).scotts_factor())
     assert isinstance(ScoreDifferenceFlow(target=EmpiricalScore()).fit(X).target_estimator_, EmpiricalScore)
 
 
@@ -221,8 +223,7 @@ def test_sample_is_the_transport_of_a_source_draw(moons, capsys):
     flow.fit(X)
     a = flow.sample(6, random_state=7)
     # sample is transport of the draw mean + C^(1/2) xi; transport is deterministic.
-    source = flow.source_mean_ + np.random.RandomState(7).standard_normal((6, 2)) @ sqrtm(
-        flow.source_covariance_)
+    source = flow.mean_ + np.random.RandomState(7).standard_normal((6, 2)) @ sqrtm(flow.covariance_)
     np.testing.assert_allclose(flow.transport(source), a, rtol=1e-10, atol=1e-12)
     flow.sample(4, random_state=0, n_steps=3, progress=True)
     assert "SD flow" in capsys.readouterr().err
@@ -230,7 +231,7 @@ def test_sample_is_the_transport_of_a_source_draw(moons, capsys):
 
 def test_pickle_round_trip_with_a_target_model(moons):
     X, _ = moons
-    flow = ScoreDifferenceFlow(target=WPOKernelScore(max_iter=3, progress=False, random_state=0),
+    flow = ScoreDifferenceFlow(target=WPOKernelScore(max_steps=3, progress=False, random_state=0),
                                **FAST).fit(X[:100])
     restored = pickle.loads(pickle.dumps(flow))
     np.testing.assert_array_equal(restored.sample(5, random_state=3), flow.sample(5, random_state=3))
@@ -254,7 +255,7 @@ def test_invalid_data_and_call_arguments(moons):
     X, _ = moons
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         ScoreDifferenceFlow().fit(X[:1])
-    with pytest.raises(ValueError, match="Expected data with a positive variance"):
+    with pytest.raises(ValueError, match="Expected X with a positive spread"):
         ScoreDifferenceFlow().fit(np.ones((5, 2)))
     flow = ScoreDifferenceFlow(**FAST).fit(X)
     with pytest.raises(ValueError, match="3 features, but ScoreDifferenceFlow is expecting 2"):

@@ -6,7 +6,8 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from wpokernel import EmpiricalScore, WPOKernelScore
-from wpokernel.estimators._target import check_target, fit_target, mixture_mean
+from _reference import data_spread
+from wpokernel.estimators._target import check_target, fit_target
 from wpokernel.estimators.empirical import bandwidth_rule
 
 
@@ -41,8 +42,8 @@ def test_none_is_the_empirical_measure(data):
     np.testing.assert_array_equal(distances, 0.0)
 
 
-@pytest.mark.parametrize("target", [EmpiricalScore(bandwidth=0.2, eps=0.01),
-                                    WPOKernelScore(max_iter=3, random_state=0, progress=False)])
+@pytest.mark.parametrize("target", [EmpiricalScore(bandwidth=0.2, sigma_min=0.1),
+                                    WPOKernelScore(max_steps=3, random_state=0, progress=False)])
 def test_estimator_targets_are_clones_with_the_model_density(data, target):
     X, x = data
     field, estimator = fit_target(target, X)
@@ -52,19 +53,21 @@ def test_estimator_targets_are_clones_with_the_model_density(data, target):
 
 def test_a_target_model_with_weights_is_fitted_with_them(data):
     # EmpiricalScore takes frequency weights: its model density is the weighted KDE of
-    # bandwidth sqrt(h^2 + beta^2 eps), and the target's mean is the weighted mean.
+    # bandwidth sqrt(h^2 + sigma_min^2) times the weighted spread, and the target's mean is
+    # the weighted mean.
     X, x = data
     weight = np.random.default_rng(2).integers(0, 3, len(X)).astype(float)
-    field, _ = fit_target(EmpiricalScore(bandwidth=0.3, eps=0.01), X, weight)
+    field, _ = fit_target(EmpiricalScore(bandwidth=0.3, sigma_min=0.1), X, weight)
     keep = weight > 0
-    np.testing.assert_allclose(field.log_density(x),
-                               _kde_log_density(x, X[keep], np.sqrt(0.1), weight[keep]), rtol=1e-10)
-    np.testing.assert_allclose(mixture_mean(field), np.average(X, axis=0, weights=weight), rtol=1e-12)
+    mean, spread = data_spread(X, weight)
+    np.testing.assert_allclose(field.log_density(x), _kde_log_density(
+        x, X[keep], np.sqrt(0.1) * spread, weight[keep]), rtol=1e-10)
+    np.testing.assert_allclose(field.mean(), mean, rtol=1e-12)
 
 
 def test_a_target_model_without_weights_takes_only_unit_weights(data):
     X, x = data
-    wpo = WPOKernelScore(max_iter=0, random_state=0, progress=False)
+    wpo = WPOKernelScore(max_steps=0, random_state=0, progress=False)
     with pytest.raises(ValueError, match=r"Expected sample_weight=None with "
                                          r"target=WPOKernelScore\(\.\.\.\), which takes no sample "
                                          r"weights, got weights\."):

@@ -12,7 +12,7 @@ from wpokernel.datasets import make_swissroll6d, make_toy
 from wpokernel.diagnostics import copy_gap, memorization_ratio
 
 # Short training keeps the bad-input tests fast; the defaults are exercised below.
-FAST = {"max_iter": 20, "progress": False, "random_state": 0}
+FAST = {"max_steps": 20, "progress": False, "random_state": 0}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def spirals():
 
 @pytest.fixture(scope="module")
 def fitted(spirals):
-    return WPOKernelScore(max_iter=200, progress=False, random_state=0).fit(spirals[0])
+    return WPOKernelScore(max_steps=200, progress=False, random_state=0).fit(spirals[0])
 
 
 def test_generalizes_where_the_empirical_score_memorizes(spirals, fitted):
@@ -42,8 +42,8 @@ def test_generalizes_where_the_empirical_score_memorizes(spirals, fitted):
 
 def test_is_at_least_as_good_as_its_initialization_on_validation_data(spirals, fitted):
     assert fitted.best_validation_log_likelihood_ >= fitted.init_validation_log_likelihood_
-    init = WPOKernelScore(max_iter=0, progress=False, random_state=0).fit(spirals[0])
-    assert init.n_iter_ == 0 and init.best_iteration_ == 0
+    init = WPOKernelScore(max_steps=0, progress=False, random_state=0).fit(spirals[0])
+    assert init.n_train_steps_ == 0 and init.best_step_ == 0
     np.testing.assert_allclose(
         init.best_validation_log_likelihood_, fitted.init_validation_log_likelihood_, rtol=1e-12
     )
@@ -53,7 +53,7 @@ def test_beats_a_kernel_density_estimate_on_a_thin_manifold():
     # swissroll6d lies near a 2-D sheet in 6-D: local covariances fit it, a KDE cannot.
     X = make_swissroll6d(1200, random_state=0)
     X_train, X_test = X[:900], X[900:]
-    wpo = WPOKernelScore(max_iter=200, progress=False, random_state=0).fit(X_train)
+    wpo = WPOKernelScore(max_steps=200, progress=False, random_state=0).fit(X_train)
     kde = EmpiricalScore(bandwidth="scott", progress=False).fit(X_train)
     assert wpo.score(X_test) > kde.score(X_test) + 1.0
 
@@ -68,21 +68,26 @@ def test_samplers_draw_the_exact_mixture_law(fitted, method):
 
 
 def test_score_function_is_the_gradient_of_the_heat_flowed_log_density(fitted):
+    # In the caller's units the heat flow of the standardized mixture runs at speed
+    # beta * scale_: eta_x(x, t) is the mixture of mean_ + scale_ * z_j at time t.
     x = np.random.default_rng(4).normal(size=(5, 2))
-    noise, h = 0.05, 1e-5
-    field = fitted.field_
+    t, h = 0.05, 1e-5
+    field = fitted.field_.affine(fitted.mean_, fitted.scale_)
     steps = np.eye(2) * h
     finite_difference = np.stack(
-        [(field.log_density(x + e, noise) - field.log_density(x - e, noise)) / (2 * h)
+        [(field.log_density(x + e, t) - field.log_density(x - e, t)) / (2 * h)
          for e in steps], axis=1,
     )
-    np.testing.assert_allclose(fitted.score_function(x, noise=noise), finite_difference,
+    np.testing.assert_allclose(fitted.score_function(x, t=t), finite_difference,
                                rtol=1e-6, atol=1e-8)
+    # At the stop time the heat-flowed density is the model density itself.
+    np.testing.assert_allclose(field.log_density(x, fitted.sigma_min**2 / fitted.beta**2),
+                               fitted.score_samples(x), rtol=1e-12)
 
 
 @pytest.mark.parametrize("structure", ["full", "diagonal", "lowrank"])
 def test_every_structure_fits_and_is_reproducible(spirals, structure):
-    params = {"structure": structure, "rank": 1, "max_iter": 30, "progress": False}
+    params = {"structure": structure, "rank": 1, "max_steps": 30, "progress": False}
     first = WPOKernelScore(random_state=5, **params).fit(spirals[0][:200])
     second = WPOKernelScore(random_state=5, **params).fit(spirals[0][:200])
     assert first.structure_ == structure
@@ -91,11 +96,13 @@ def test_every_structure_fits_and_is_reproducible(spirals, structure):
 
 def test_subsets_of_centers_and_free_factors(spirals):
     X = spirals[0][:300]
-    subset = WPOKernelScore(n_centers=50, center_selection="kmeans++", max_iter=10,
+    subset = WPOKernelScore(n_centers=50, center_selection="kmeans++", max_steps=10,
                             progress=False, random_state=0).fit(X)
-    assert subset.centers_.shape == (50, 2)
-    assert all((X == center).all(axis=1).any() for center in subset.centers_)
-    free = WPOKernelScore(amortized=False, max_iter=10, progress=False, random_state=0).fit(X)
+    centers = subset.density_field().centers
+    assert centers.shape == (50, 2)
+    # The centers are training points (up to the rounding of the standardization).
+    assert all(np.isclose(X, center, rtol=0, atol=1e-12).all(axis=1).any() for center in centers)
+    free = WPOKernelScore(amortized=False, max_steps=10, progress=False, random_state=0).fit(X)
     assert np.isfinite(free.score(spirals[1]))
 
 
@@ -105,9 +112,10 @@ def test_isolated_points_cannot_spread_a_component_beyond_the_data(structure):
     # without bound and throw samples hundreds of data widths away.
     rng = np.random.default_rng(0)
     X = np.vstack([make_toy("moons", 300, random_state=0), rng.normal(8.0, 0.1, size=(3, 2))])
-    model = WPOKernelScore(structure=structure, rank=1, learning_rate=0.05, max_iter=100,
-                           n_iter_no_change=100, progress=False, random_state=0).fit(X)
-    X_centered = X - X.mean(0)
+    model = WPOKernelScore(structure=structure, rank=1, learning_rate=0.05, max_steps=100,
+                           patience=100, progress=False, random_state=0).fit(X)
+    # The ceiling is the largest variance of the standardized data.
+    X_centered = (X - X.mean(0)) / model.scale_
     top = np.linalg.eigvalsh(X_centered.T @ X_centered / len(X))[-1]
     assert model.covariance_ceiling_ == pytest.approx(top, rel=1e-12)
     covariance = model.field_.covariance
@@ -117,7 +125,7 @@ def test_isolated_points_cannot_spread_a_component_beyond_the_data(structure):
         largest = covariance.variances.max(1)
     else:
         largest = covariance.variance + (covariance.factors**2).sum((1, 2))
-    bound = (2 if structure == "lowrank" else 1) * top + model.sigma_min_**2
+    bound = (2 if structure == "lowrank" else 1) * top + model.covariance_floor_
     assert largest.max() <= bound * (1 + 1e-9)
 
 
@@ -129,9 +137,9 @@ def test_pickle_round_trip_keeps_the_density(fitted, spirals):
 
 
 def test_history_records_the_training(fitted):
-    assert len(fitted.history_["loss"]) == fitted.n_iter_
-    assert fitted.history_["validation_iteration"][0] == 0
-    assert max(fitted.history_["validation_log_likelihood"]) == pytest.approx(
+    assert len(fitted.history_["loss"]) == fitted.n_train_steps_
+    assert fitted.history_["validation_step"][0] == 0
+    assert max(fitted.history_["validation_score"]) == pytest.approx(
         fitted.best_validation_log_likelihood_
     )
 
@@ -143,9 +151,11 @@ def test_history_records_the_training(fitted):
         ({"objective": "mle"}, ValueError, "Expected objective in"),
         ({"rank": 0}, ValueError, "Expected rank >= 1"),
         ({"n_centers": 2.5}, TypeError, "Expected an integer for n_centers"),
-        ({"max_iter": -1}, ValueError, "Expected max_iter >= 0"),
+        ({"max_steps": -1}, ValueError, "Expected max_steps >= 0"),
         ({"validation_fraction": 1.0}, ValueError, r"Expected validation_fraction in \(0, 1\)"),
-        ({"sigma_min": 0.0}, ValueError, "Expected sigma_min > 0"),
+        ({"covariance_floor": 0.0}, ValueError, "Expected covariance_floor > 0"),
+        ({"sigma_min": 2.0}, ValueError, r"Expected sigma_min < beta \* sqrt\(T\) = 1"),
+        ({"patience": 0}, ValueError, "Expected patience >= 1"),
         ({"device": "tpu"}, ValueError, "Expected device in"),
         ({"random_state": "seed"}, TypeError, "Expected an integer for random_state"),
     ],
@@ -160,3 +170,6 @@ def test_invalid_data():
         WPOKernelScore(**FAST).fit(np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]))
     with pytest.raises(ValueError, match="minimum of 2 is required"):
         WPOKernelScore(**FAST).fit(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="Expected X with a positive spread, got 5 rows that "
+                                         "are all the same point"):
+        WPOKernelScore(**FAST).fit(np.ones((5, 2)))

@@ -18,7 +18,7 @@ def spirals():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch")
 def test_cuda_training_matches_the_cpu_and_returns_a_cpu_model(spirals):
-    params = {"max_iter": 50, "progress": False, "random_state": 0}
+    params = {"max_steps": 50, "progress": False, "random_state": 0}
     cpu = WPOKernelScore(**params).fit(spirals[0])
     gpu = WPOKernelScore(device="cuda", **params).fit(spirals[0])
     assert all(p.device.type == "cpu" for p in gpu.factor_network_.parameters())

@@ -1,17 +1,36 @@
-r"""Target measures of the closed-form generative estimators.
+r"""Target measures of the closed-form generative estimators, and their template base.
 
 The interpolant, bridge and flow estimators transport a source to a *target* measure of the
-data :math:`x_1, \dots, x_n` (frequency weights :math:`w_i`). Their closed-form drifts are
-softmax reductions over the components of that target, so any Gaussian mixture serves:
+data :math:`x_1, \dots, x_n` (frequency weights :math:`w_i`), in the standardized coordinates
+of :mod:`~wpokernel.estimators._standardize`. Their closed-form drifts are softmax
+reductions over the components of that target, so any Gaussian mixture serves:
 
 * ``target=None`` — the empirical measure :math:`\frac{1}{\sum_i w_i}\sum_i w_i \delta_{x_i}`
   (zero covariances): the memorizing case, whose samples land on training points;
-* ``target=h`` (a float :math:`h \ge 0`) or ``"scott"`` / ``"silverman"`` — the Gaussian
-  KDE :math:`\frac{1}{\sum_i w_i}\sum_i w_i N(x_i, h^2 I)`;
+* ``target=h`` (a float :math:`h \ge 0`, in units of the data's spread) or ``"scott"`` /
+  ``"silverman"`` — the Gaussian KDE :math:`\frac{1}{\sum_i w_i}\sum_i w_i N(x_i, h^2 I)`;
 * ``target=estimator`` — any mixture score model of this package (``EmpiricalScore``,
   ``WPOKernelScore``): a clone is fitted on the data and its model density
-  :math:`\eta(\cdot, \varepsilon) = \pi_\theta * N(0, \beta^2 \varepsilon I)` is the target.
+  (:meth:`~wpokernel.estimators._base.BaseMixtureScore.density_field`) is the target.
   This is how the estimators inherit the learned covariances and stop copying the data.
+
+:class:`BaseTargetSampler` is the base of those estimators: its ``_fit`` runs the hook
+``_prepare(X, weight, **inputs)`` (what needs only the data, so that its errors come before
+any fitting), fits the target (``target_field_``, ``target_estimator_``), then runs the hook
+``_fit_hook(X, weight)`` (what needs the target). At time :math:`t` the state of each of
+these dynamics is, given the component :math:`j`, Gaussian, and the drift averages
+closed-form per-component terms with the posterior weights
+
+.. math::
+
+    \omega_j(x, t) = \operatorname{softmax}_j\Big(\log w_j + b_j
+        + \log N\big(x;\, a_t \mu_j,\, a_t^2 C_j + \sigma_t^2 I\big)\Big),
+
+with :math:`(a_t, \sigma_t^2)` = :math:`(\beta(t), \alpha^2 + \gamma^2)` for the
+interpolant, :math:`(t, t(1 - t))` for the Föllmer bridge, :math:`(1, \varepsilon(1 - t))` for
+the Schrödinger bridge, whose logit biases :math:`b_j = g_j / \varepsilon` are the Sinkhorn
+potentials (:math:`b_j = 0` elsewhere), and :math:`(1, \sigma^2)` for the score-difference
+flow.
 """
 
 import inspect
@@ -21,11 +40,10 @@ from sklearn.base import clone
 
 from .._validation import nonnegative_real
 from ..mixture import GaussianMixtureField
-from ..reductions import Isotropic
-from ._base import BaseMixtureScore
-from .empirical import _BANDWIDTH_RULES, bandwidth_rule
+from ._base import BaseGenerativeModel, BaseMixtureScore
+from .empirical import _BANDWIDTH_RULES, bandwidth_rule, kernel_density_field
 
-__all__ = ["check_target", "fit_target", "mixture_mean"]
+__all__ = ["BaseTargetSampler", "check_target", "fit_target"]
 
 
 def check_target(name, value):
@@ -48,7 +66,8 @@ def _takes_sample_weight(estimator):
     return "sample_weight" in inspect.signature(estimator.fit).parameters
 
 
-def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=256):
+def fit_target(target, X, sample_weight=None, *, standardization=(0.0, 1.0), backend="auto",
+               working_memory=256):
     """Fit the target measure of ``X`` described by ``target`` (see the module docstring).
 
     Parameters
@@ -56,18 +75,22 @@ def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=
     target : None, float, {"scott", "silverman"} or BaseMixtureScore
         Checked by :func:`check_target`.
     X : ndarray of shape (n_samples, n_features)
-        Validated training data.
+        Validated training data, in the caller's standardized coordinates.
     sample_weight : ndarray of shape (n_samples,), default=None
         Non-negative frequency weights (:func:`~wpokernel._validation.check_sample_weight`).
         A target model whose ``fit`` takes none (``WPOKernelScore``) accepts only ``None``
         or unit weights.
+    standardization : (array-like of shape (n_features,), float), default=(0, 1)
+        The mean and scale of the coordinates of ``X``: a target model is fitted to the data
+        in their own units, ``mean + scale * X``, and its model density is brought back to
+        the coordinates of ``X``.
     backend, working_memory
         Reduction settings of the returned field.
 
     Returns
     -------
     field : GaussianMixtureField
-        The target mixture, with ``beta = 1``.
+        The target mixture in the coordinates of ``X``, with ``beta = 1``.
     estimator : BaseMixtureScore or None
         The fitted clone when ``target`` is an estimator, else ``None``.
 
@@ -79,7 +102,8 @@ def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=
     (array([-2.2258]), None)
     """
     if isinstance(target, BaseMixtureScore):
-        return _fit_target_estimator(target, X, sample_weight, backend, working_memory)
+        return _fit_target_estimator(target, X, sample_weight, standardization, backend,
+                                     working_memory)
     weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if target is None:
         bandwidth = 0.0
@@ -87,28 +111,46 @@ def fit_target(target, X, sample_weight=None, *, backend="auto", working_memory=
         bandwidth = bandwidth_rule(X, target, weight)
     else:
         bandwidth = float(target)
-    keep = weight > 0
-    return GaussianMixtureField(X[keep], Isotropic(bandwidth**2), np.log(weight[keep]),
-                                backend=backend, working_memory=working_memory), None
+    return kernel_density_field(X, bandwidth, weight, backend=backend,
+                                working_memory=working_memory), None
 
 
-def _fit_target_estimator(target, X, sample_weight, backend, working_memory):
-    """The model density of a fitted clone of ``target`` as a mixture field, and the clone."""
+def _fit_target_estimator(target, X, sample_weight, standardization, backend, working_memory):
+    """The model density of a clone of ``target`` fitted to the data, and the clone."""
     weighted = sample_weight is not None and np.any(np.asarray(sample_weight) != 1)
     if weighted and not _takes_sample_weight(target):
         raise ValueError(f"Expected sample_weight=None with target={type(target).__name__}(...), "
                          "which takes no sample weights, got weights. Repeat rows of X to "
                          "weight them by integers, or use a KDE target.")
+    mean, scale = standardization
     estimator = clone(target)
     if weighted:
-        estimator.fit(X, sample_weight=sample_weight)
+        estimator.fit(mean + scale * X, sample_weight=sample_weight)
     else:
-        estimator.fit(X)
-    field = estimator.field_
-    return GaussianMixtureField(field.centers, field.covariance_at(estimator.eps), field.log_weights,
+        estimator.fit(mean + scale * X)
+    field = estimator.density_field().affine(-np.asarray(mean) / scale, 1.0 / scale)
+    return GaussianMixtureField(field.centers, field.covariance, field.log_weights,
                                 backend=backend, working_memory=working_memory), estimator
 
 
-def mixture_mean(field):
-    r"""Mean :math:`\sum_j w_j \mu_j` of a mixture field, an ndarray of shape (n_features,)."""
-    return np.exp(field.log_weights) @ field.centers
+class BaseTargetSampler(BaseGenerativeModel):
+    """Fit skeleton of the estimators driven by a target measure (module docstring)."""
+
+    _parameter_constraints = {**BaseGenerativeModel._parameter_constraints, "target": check_target}
+
+    # ---------------------------------------------------------------- hooks
+    def _prepare(self, X, weight):
+        """Check and fit what needs only the data, before the target is fitted."""
+
+    def _fit_hook(self, X, weight):
+        """Fit what needs the target mixture ``target_field_``."""
+
+    def _device_state(self):
+        return ("target_field_",)
+
+    def _fit(self, X, sample_weight, **inputs):
+        self._prepare(X, sample_weight, **inputs)
+        self.target_field_, self.target_estimator_ = fit_target(
+            self.target, X, sample_weight, standardization=(self.mean_, self.scale_),
+            backend=self.backend, working_memory=self.working_memory)
+        self._fit_hook(X, sample_weight)

@@ -52,7 +52,7 @@ are the responsibilities of ONE Gaussian mixture in the joint variable
     \tag{C4}
 
 ``sample`` integrates it by Euler–Maruyama on the grid of
-:func:`~wpokernel.estimators.follmer.follmer_grid`, from :math:`Z_0 = 0` where the drift is
+:func:`~wpokernel.dynamics.cosine_grid`, from :math:`Z_0 = 0` where the drift is
 the mean of (C1). The terminal law is (C1), so the bridge is a sampler of the kernel
 conditional law: the mean and standard deviation of its samples estimate those of (C1), and
 ``predict`` returns that mean in closed form.
@@ -62,7 +62,11 @@ The bandwidth :math:`H` is a number, Scott's or Silverman's rule on ``X``
 Scott's rule in :data:`CV_FACTORS` with the least 5-fold cross-validated squared error of
 the Nadaraya–Watson mean, the criterion of [HM1985]_. Held-out folds, not leave-one-out,
 keep every prediction inside the engine's stable softmax, with no self-term to subtract.
-:math:`H` is isotropic: standardize features of different scales first.
+:math:`H` is isotropic. Everything runs in standardized coordinates (covariates by their mean
+and root-mean-square spread, responses by theirs; :mod:`~wpokernel.estimators._standardize`),
+so :math:`H` and :math:`h` are in units of those spreads and the results do not depend on the
+units of the data; features of different units should still be standardized first, since
+one spread serves them all.
 
 References
 ----------
@@ -88,12 +92,15 @@ from .._validation import (
     boolean,
     nonnegative_real,
     open_fraction,
+    positive_int,
     positive_real,
     real_or_option,
+    seed,
     validate_params,
 )
 from ..reductions import Diagonal, Isotropic, mixture_moments
-from ._base import BaseKernelEstimator, BaseSampler
+from ._base import BaseKernelEstimator
+from ._standardize import standardization
 from .empirical import bandwidth_rule
 from .follmer import follmer_sde
 
@@ -257,6 +264,10 @@ class _KernelConditional(RegressorMixin, BaseKernelEstimator):
                              ensure_min_samples=self._min_samples())
         self.outputs_2d_ = y.ndim == 2
         Y = y.reshape(len(X), -1).astype(np.float64)
+        self.mean_, self.scale_ = standardization(X)
+        # Constant responses have no spread: their conditional law is a point mass anyway.
+        self.y_mean_, self.y_scale_ = standardization(Y, name="y", constant_scale=1.0)
+        X, Y = (X - self.mean_) / self.scale_, (Y - self.y_mean_) / self.y_scale_
         if self.bandwidth == "cv":
             self.bandwidth_ = cv_bandwidth(X, Y, backend=self.backend,
                                            working_memory=self.working_memory)
@@ -270,7 +281,7 @@ class _KernelConditional(RegressorMixin, BaseKernelEstimator):
 
     # ---------------------------------------------------------------- hooks
     def _min_samples(self):
-        return 2 if isinstance(self.bandwidth, str) else 1
+        return 2
 
     def _fit_law(self):
         """Fit what the conditional law needs beyond ``X_fit_``, ``Y_fit_`` and ``bandwidth_``."""
@@ -278,6 +289,10 @@ class _KernelConditional(RegressorMixin, BaseKernelEstimator):
     def _as_output(self, a):
         """Drop the trailing target axis when ``fit`` saw a 1-D ``y``."""
         return a if self.outputs_2d_ else a[..., 0]
+
+    def _standardize(self, X):
+        """Checked covariates in standardized coordinates."""
+        return (self._check_X(X) - self.mean_) / self.scale_
 
     def _smooth(self, values, X):
         """Nadaraya–Watson mean and variance of per-row ``values`` at ``X``."""
@@ -300,7 +315,8 @@ class _KernelConditional(RegressorMixin, BaseKernelEstimator):
         ndarray of shape (n_queries,) or (n_queries, n_targets)
             The shape of ``y`` in ``fit``.
         """
-        return self._as_output(self._moments(self._check_X(X))[0])
+        mean = self._moments(self._standardize(X))[0]
+        return self._as_output(self.y_mean_ + self.y_scale_ * mean)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -314,8 +330,8 @@ class NadarayaWatson(_KernelConditional):
     Parameters
     ----------
     bandwidth : float or {"scott", "silverman", "cv"}, default="cv"
-        Kernel bandwidth :math:`H > 0` on ``X``, a rule, or 5-fold cross-validation
-        (:func:`cv_bandwidth`).
+        Kernel bandwidth :math:`H > 0` on ``X`` (in units of the covariates' spread
+        ``scale_``), a rule, or 5-fold cross-validation (:func:`cv_bandwidth`).
     backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
         Reduction backend.
     working_memory : float, default=256
@@ -324,11 +340,15 @@ class NadarayaWatson(_KernelConditional):
     Attributes
     ----------
     bandwidth_ : float
-        Resolved bandwidth :math:`H`.
+        Resolved bandwidth :math:`H` (units of ``scale_``).
     X_fit_ : ndarray of shape (n_samples, n_features)
-        Training covariates.
+        Training covariates, standardized.
     Y_fit_ : ndarray of shape (n_samples, n_targets)
-        Training responses (2-D).
+        Training responses (2-D), standardized.
+    mean_, scale_ : ndarray of shape (n_features,), float
+        Mean and root-mean-square spread of the covariates.
+    y_mean_, y_scale_ : ndarray of shape (n_targets,), float
+        Mean and spread of the responses (spread 1 for constant responses).
     outputs_2d_ : bool
         Whether ``y`` in ``fit`` was 2-D.
     n_features_in_ : int
@@ -360,10 +380,11 @@ class NadarayaWatson(_KernelConditional):
         -------
         ndarray of shape (n_queries,) or (n_queries, n_targets)
         """
-        return self._as_output(np.sqrt(self._moments(self._check_X(X))[1]))
+        variance = self._moments(self._standardize(X))[1]
+        return self._as_output(self.y_scale_ * np.sqrt(variance))
 
 
-class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
+class ConditionalSchrodingerBridge(_KernelConditional):
     r"""Conditional Schrödinger (Föllmer) bridge to the kernel conditional law (C1).
 
     ``sample`` draws from the conditional law of :math:`Y` given each row of ``X`` by the
@@ -375,11 +396,11 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
     Parameters
     ----------
     bandwidth : float or {"scott", "silverman", "cv"}, default="cv"
-        Kernel bandwidth :math:`H > 0` on ``X``, a rule, or 5-fold cross-validation
-        (:func:`cv_bandwidth`).
+        Kernel bandwidth :math:`H > 0` on ``X`` (in units of the covariates' spread
+        ``scale_``), a rule, or 5-fold cross-validation (:func:`cv_bandwidth`).
     y_bandwidth : float, default=0.0
-        Smoothing :math:`h \ge 0` of the responses; ``0`` samples the weighted training
-        responses (or residuals) themselves.
+        Smoothing :math:`h \ge 0` of the responses, in units of their spread ``y_scale_``;
+        ``0`` samples the weighted training responses (or residuals) themselves.
     residuals : bool, default=False
         Center the components on :math:`m(x) + r_i`, with the out-of-fold residuals
         :math:`r_i`, instead of on :math:`y_i` (the two kinds of (C1)).
@@ -395,13 +416,17 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
     Attributes
     ----------
     bandwidth_ : float
-        Resolved bandwidth :math:`H`.
+        Resolved bandwidth :math:`H` (units of ``scale_``).
     X_fit_ : ndarray of shape (n_samples, n_features)
-        Training covariates.
+        Training covariates, standardized.
     Y_fit_ : ndarray of shape (n_samples, n_targets)
-        Training responses (2-D).
+        Training responses (2-D), standardized.
+    mean_, scale_ : ndarray of shape (n_features,), float
+        Mean and root-mean-square spread of the covariates.
+    y_mean_, y_scale_ : ndarray of shape (n_targets,), float
+        Mean and spread of the responses (spread 1 for constant responses).
     responses_ : ndarray of shape (n_samples, n_targets)
-        Component offsets :math:`u_i`: ``Y_fit_``, or the residuals :math:`r_i`.
+        Component offsets :math:`u_i` (standardized): ``Y_fit_``, or the residuals :math:`r_i`.
     outputs_2d_ : bool
         Whether ``y`` in ``fit`` was 2-D.
     n_features_in_ : int
@@ -421,7 +446,8 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
 
     _parameter_constraints = {
         **_KernelConditional._parameter_constraints,
-        **BaseSampler._parameter_constraints,
+        "n_steps": positive_int,
+        "progress": boolean,
         "y_bandwidth": nonnegative_real,
         "residuals": boolean,
     }
@@ -435,10 +461,6 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
         self.backend = backend
         self.working_memory = working_memory
         self.progress = progress
-
-    def _min_samples(self):
-        # Out-of-fold residuals need a second row outside each row's fold.
-        return 2 if self.residuals else super()._min_samples()
 
     def _fit_law(self):
         self.responses_ = self.Y_fit_
@@ -473,6 +495,10 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
     def drift(self, X, Z, t):
         r"""Drift :math:`b(z, t \mid x)` (C4) at covariates ``X`` and states ``Z``.
 
+        In the caller's units the bridge is :math:`z = t\,\bar y + s\, z_u` with
+        :math:`z_u` the standardized bridge (``y_mean_`` :math:`\bar y`, ``y_scale_``
+        :math:`s`), so its drift is :math:`\bar y + s\, b(z_u, t \mid x)`.
+
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
@@ -484,12 +510,13 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
         -------
         ndarray of shape (n_queries, n_targets)
         """
-        X = self._check_X(X)
+        X = self._standardize(X)
         Z = np.asarray(Z, dtype=np.float64)
         if Z.shape != (len(X), self.Y_fit_.shape[1]):
             raise ValueError(f"Expected Z of shape {(len(X), self.Y_fit_.shape[1])}, got {Z.shape}.")
         open_fraction("t", t)
-        return self._drift(X, Z, float(t), self._offset(X))
+        Z_u = (Z - t * self.y_mean_) / self.y_scale_  # the bridge runs from 0 to the responses
+        return self.y_mean_ + self.y_scale_ * self._drift(X, Z_u, float(t), self._offset(X))
 
     def sample(self, X, n_samples=1, random_state=None, *, n_steps=None, progress=None):
         """Draw from the conditional law of :math:`Y` given each row of ``X`` with the bridge.
@@ -512,14 +539,16 @@ class ConditionalSchrodingerBridge(_KernelConditional, BaseSampler):
         Y : ndarray of shape (n_queries, n_samples, n_targets)
             The trailing axis is kept also for a 1-D ``y`` in ``fit``.
         """
-        X = self._check_X(X)
-        rng, n_steps, progress = self._sampling_settings(n_samples, random_state, n_steps, progress)
+        X = self._standardize(X)
+        positive_int("n_samples", n_samples)
+        seed("random_state", random_state)
+        n_steps, progress = self._run_settings(n_steps, progress)
         x = np.repeat(X, n_samples, axis=0)  # (M n_samples, p)
         offset = np.repeat(self._offset(X), n_samples, axis=0)  # (M n_samples, q)
         start = np.repeat(self._moments(X)[0], n_samples, axis=0)  # b(0, 0 | x): the mean
-        Z = follmer_sde(lambda z, t: self._drift(x, z, t, offset), start, n_steps, rng, progress,
-                        "conditional Föllmer SDE")
-        return Z.reshape(len(X), n_samples, -1)
+        Z = follmer_sde(lambda z, t: self._drift(x, z, t, offset), start, n_steps, random_state,
+                        progress, "conditional Föllmer SDE")
+        return (self.y_mean_ + self.y_scale_ * Z).reshape(len(X), n_samples, -1)
 
     def predict_mean(self, X, n_samples=100, random_state=None, *, n_steps=None, progress=None):
         """Mean of ``n_samples`` bridge samples per row of ``X`` (parameters of :meth:`sample`).

@@ -33,9 +33,10 @@ For the empirical measure (:math:`C_j = 0`) this is the kernel drift of [Hua2024
 every path is pinned to a training point (memorization). A smoothed target (a KDE, or the
 model density of a fitted ``WPOKernelScore``) ends in a density instead.
 
-Sampling integrates (F1) by Euler–Maruyama on the grid
-:math:`t_k = 1 - \cos^4\big(\tfrac{\pi k}{2n}\big)`, :math:`k = 0, \dots, n`, dense at both
-ends: near 0, where :math:`Z_t = O(\sqrt t)` sets the weights
+Sampling integrates (F1), in the standardized coordinates of
+:mod:`~wpokernel.estimators._standardize` (the point mass is at the data's mean), by
+Euler–Maruyama on the grid :math:`t_k = 1 - \cos^4\big(\tfrac{\pi k}{2n}\big)`,
+:math:`k = 0, \dots, n` (:func:`~wpokernel.dynamics.cosine_grid`), dense at both ends: near 0, where :math:`Z_t = O(\sqrt t)` sets the weights
 (:math:`t_1 \approx \pi^2 / 2n^2`), and near 1, where the bridge pins
 (:math:`1 - t_{n-1} = \sin^4(\pi / 2n)`). At :math:`t_0 = 0` the state is exactly 0 and the
 drift is its limit :math:`b(0, 0) = \mathbb E[Y]`. The drift is never evaluated at
@@ -55,29 +56,17 @@ References
    arXiv:2405.12453, 2024.
 """
 
-import numpy as np
-
-from .._validation import open_fraction, positive_int
-from ..integrators import euler_maruyama
+from .._validation import open_fraction
+from ..dynamics import cosine_grid, euler_maruyama
 from ..mixture import GaussianMixtureField
-from ._target import mixture_mean
-from ._transport_base import BaseTargetSampler
+from ._target import BaseTargetSampler
 
-__all__ = ["FollmerBridge", "follmer_drift", "follmer_grid", "follmer_marginal", "follmer_sde"]
+__all__ = ["FollmerBridge", "follmer_drift", "follmer_marginal", "follmer_sde"]
 
 
 # ----------------------------------------------------------------------------------------
 # Closed forms
 # ----------------------------------------------------------------------------------------
-
-
-def follmer_grid(n_steps):
-    r"""Time grid :math:`t_k = 1 - \cos^4(\pi k / 2n)`, :math:`k = 0, \dots, n`, dense at 0 and 1.
-
-    Returns an ndarray of shape ``(n_steps + 1,)`` from 0 to 1 (see the module docstring).
-    """
-    positive_int("n_steps", n_steps)
-    return 1.0 - np.cos(0.5 * np.pi * np.arange(n_steps + 1) / n_steps) ** 4
 
 
 def follmer_marginal(field, t):
@@ -86,7 +75,7 @@ def follmer_marginal(field, t):
     Parameters
     ----------
     field : GaussianMixtureField
-        Target :math:`\mu = \sum_j w_j N(y_j, C_j)` (its covariance at noise 0).
+        Target :math:`\mu = \sum_j w_j N(y_j, C_j)` (its covariance at time 0).
     t : float
         Time in (0, 1).
 
@@ -107,14 +96,14 @@ def follmer_drift(field, z, t):
     ----------
     field : GaussianMixtureField
         Target mixture.
-    z : ndarray of shape (n_queries, n_features)
+    z : array of shape (n_queries, n_features)
         States :math:`Z_t`.
     t : float
         Time in (0, 1).
 
     Returns
     -------
-    ndarray of shape (n_queries, n_features)
+    array of shape (n_queries, n_features)
     """
     return z / t + follmer_marginal(field, t).score(z)
 
@@ -123,26 +112,27 @@ def follmer_sde(drift, initial_drift, n_steps, random_state=None, progress=False
                 desc="Föllmer SDE"):
     r"""Integrate a bridge :math:`dZ_t = b(Z_t, t)\,dt + dW_t` from :math:`Z_0 = 0` to :math:`Z_1`.
 
-    Euler–Maruyama on :func:`follmer_grid`. At :math:`t_0 = 0` the state is exactly 0, where
-    the drift (F1) is its limit :math:`\mathbb E[Y]`; the drift is never evaluated at
-    :math:`t = 1`.
+    Euler–Maruyama on :func:`~wpokernel.dynamics.cosine_grid`. At :math:`t_0 = 0` the state
+    is exactly 0, where the drift (F1) is its limit :math:`\mathbb E[Y]`; the drift is never
+    evaluated at :math:`t = 1`.
 
     Parameters
     ----------
     drift : callable
         ``drift(z, t)`` for :math:`t \in (0, 1)`, of the shape of ``z``.
-    initial_drift : ndarray of shape (n_samples, n_features)
-        :math:`b(0, 0) = \mathbb E[Y]` for each path; it sets the shape of the state.
+    initial_drift : array of shape (n_samples, n_features)
+        :math:`b(0, 0) = \mathbb E[Y]` for each path; it sets the shape, library and device
+        of the state.
     n_steps : int
         Steps of the grid.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState, RandomSource or None, default=None
         Seed of the Brownian increments.
     progress : bool, default=False
         Show a progress bar labelled ``desc``.
 
     Returns
     -------
-    ndarray of shape (n_samples, n_features)
+    array of shape (n_samples, n_features)
         :math:`Z_1`.
 
     Examples
@@ -158,8 +148,8 @@ def follmer_sde(drift, initial_drift, n_steps, random_state=None, progress=False
     def bridge_drift(z, t):
         return initial_drift if t == 0.0 else drift(z, t)
 
-    return euler_maruyama(bridge_drift, np.zeros(np.shape(initial_drift)), follmer_grid(n_steps),
-                          1.0, random_state, progress, desc, direction=1)
+    return euler_maruyama(bridge_drift, 0.0 * initial_drift, cosine_grid(n_steps), 1.0,
+                          random_state, progress, desc, direction=1)
 
 
 # ----------------------------------------------------------------------------------------
@@ -168,7 +158,7 @@ def follmer_sde(drift, initial_drift, n_steps, random_state=None, progress=False
 
 
 class FollmerBridge(BaseTargetSampler):
-    r"""Föllmer bridge from a point mass at 0 to the target measure of the data.
+    r"""Föllmer bridge from a point mass at the data's mean to the target measure of the data.
 
     The drift (F3) toward the target mixture is closed form; ``sample`` integrates the
     bridge SDE (F1) from :math:`Z_0 = 0` to :math:`t = 1` (see the module docstring).
@@ -178,25 +168,27 @@ class FollmerBridge(BaseTargetSampler):
     target : None, float, {"scott", "silverman"} or mixture score model, default=None
         Target measure of the data (:func:`~wpokernel.estimators._target.fit_target`):
         ``None`` is the empirical measure (samples copy training points), a bandwidth
-        :math:`h` or a rule the Gaussian KDE, an estimator such as ``WPOKernelScore()`` its
-        fitted model density.
+        :math:`h` (in units of the data's spread) or a rule the Gaussian KDE, an estimator
+        such as ``WPOKernelScore()`` its fitted model density.
     n_steps : int, default=100
-        Euler–Maruyama steps on the grid of :func:`follmer_grid`.
+        Euler–Maruyama steps on the grid of :func:`~wpokernel.dynamics.cosine_grid`.
     backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
         Reduction backend.
     working_memory : float, default=256
         Memory budget in MiB of the blocked reductions.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the fitted target lives and the SDE runs.
     progress : bool, default=True
         Progress bar while integrating.
 
     Attributes
     ----------
     target_field_ : GaussianMixtureField
-        Target mixture :math:`\mu`.
+        Target mixture :math:`\mu`, in standardized coordinates.
     target_estimator_ : BaseMixtureScore or None
         Fitted clone of ``target`` when it is an estimator.
-    mean_ : ndarray of shape (n_features,)
-        :math:`\mathbb E[Y] = \sum_j w_j y_j`, the drift at :math:`(0, 0)`.
+    mean_, scale_ : ndarray of shape (n_features,), float
+        The standardization of the data.
     n_features_in_ : int
         Number of features seen in ``fit``.
 
@@ -210,17 +202,16 @@ class FollmerBridge(BaseTargetSampler):
     (5, 2)
     """
 
+    _sample_methods = ("sde",)
+
     def __init__(self, *, target=None, n_steps=100, backend="auto", working_memory=256,
-                 progress=True):
+                 device="cpu", progress=True):
         self.target = target
         self.n_steps = n_steps
         self.backend = backend
         self.working_memory = working_memory
+        self.device = device
         self.progress = progress
-
-    def _fit_hook(self, X, weight):
-        del X, weight
-        self.mean_ = mixture_mean(self.target_field_)
 
     def drift(self, X, t):
         r"""Drift :math:`b(x, t)` (F3) of the bridge at states ``X`` and time ``t``.
@@ -228,6 +219,7 @@ class FollmerBridge(BaseTargetSampler):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            States, in the caller's units (the bridge starts at the data's mean).
         t : float
             Time in (0, 1).
 
@@ -235,11 +227,20 @@ class FollmerBridge(BaseTargetSampler):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        X = self._check_X(X)
         open_fraction("t", t)
-        return follmer_drift(self.target_field_, X, float(t))
+        return self._field_in_data_units(self._drift, X, float(t), 1)
 
-    def _sample(self, n_samples, rng, n_steps, progress):
-        initial_drift = np.broadcast_to(self.mean_, (n_samples, self.n_features_in_))
-        return follmer_sde(lambda z, t: follmer_drift(self.target_field_, z, t), initial_drift,
-                           n_steps, rng, progress)
+    # ---------------------------------------------------------------- dynamics hooks
+    def _time_grid(self, n_steps):
+        return cosine_grid(n_steps)
+
+    def _initial_state(self, n_samples, random):
+        return random.ns.zeros((n_samples, self.n_features_in_), like=random.like)
+
+    def _drift(self, x, t):
+        if t == 0.0:  # the state is exactly 0, where the drift (F1) is E[Y]
+            return 0.0 * x + self.target_field_.mean()
+        return follmer_drift(self.target_field_, x, t)
+
+    def _diffusion(self, t):
+        return 1.0

@@ -64,13 +64,16 @@ The log-likelihood of a point follows the ODE backwards (instantaneous change of
         - \int_0^{t_{\text{end}}} \nabla\cdot b\big(x(t), t\big)\, dt,
     \qquad x(t_{\text{end}}) = x .
 
-The empirical target (``target=None``, :math:`C_j = 0`) has no density at :math:`t = 1`, where
-:math:`b` is singular; its dynamics stop at the time :math:`t_{\text{end}}` where
-:math:`\sigma_t = 10^{-3}`: :math:`p_{t_{\text{end}}}` is a kernel density of that bandwidth
-around the points :math:`\beta(t_{\text{end}}) x_i \approx x_i`, and the samples are
-near-copies of the data (memorization).
-Smoothed targets (a bandwidth, or a fitted ``WPOKernelScore``) have :math:`C_j > 0` and run to
-:math:`t_{\text{end}} = 1`, where :math:`p_1 = \pi`.
+The dynamics stop at the time :math:`t_{\text{end}}` where the noise left,
+:math:`\sigma_t = \sqrt{\alpha^2 + \gamma^2}`, falls to ``sigma_min`` (the last such time; in
+units of the data's spread, since everything runs in the standardized coordinates of
+:mod:`~wpokernel.estimators._standardize`). The empirical target (``target=None``,
+:math:`C_j = 0`) has no density at :math:`t = 1`, where :math:`b` is singular; by default it
+stops where :math:`\sigma_t = 10^{-3}`: :math:`p_{t_{\text{end}}}` is a kernel density of that
+bandwidth around the points :math:`\beta(t_{\text{end}}) x_i \approx x_i`, and the samples are
+near-copies of the data (memorization). Smoothed targets (a bandwidth, or a fitted
+``WPOKernelScore``) have :math:`C_j > 0` and by default run to :math:`t_{\text{end}} = 1`
+(``sigma_min = 0``), where :math:`p_1 = \pi`.
 
 References
 ----------
@@ -78,54 +81,30 @@ References
    unifying framework for flows and diffusions", arXiv:2303.08797, 2023.
 """
 
+import math
 import numbers
 
 import numpy as np
 from scipy.optimize import brentq
 
 from .._validation import boolean, nonnegative_real, one_of, positive_real, real_or_option
-from ..integrators import euler_maruyama, heun, ode_log_likelihood
+from ..dynamics import gap_grid, squared_grid
 from ..interpolant_coefficients import FAMILIES, GAMMAS, InterpolantCoefficients, check_times
 from ..mixture import GaussianMixtureField
-from ._base import MeanLogLikelihoodMixin
-from ._target import mixture_mean
-from ._transport_base import BaseTargetSampler
+from ._base import LogDensityMixin
+from ._target import BaseTargetSampler
 
 __all__ = ["StochasticInterpolant"]
 
-_VALID_METHODS = ("ode", "sde", "exact")
-# Noise level sigma_t where the dynamics of the empirical target stop: p_t is then a kernel
-# density of bandwidth 1e-3 around the points beta(t) x_i (with beta(t) within 1e-3 of 1), far
-# below the spacing of any realistic training set, so the samples are copies.
-_EMPIRICAL_END_NOISE = 1e-3
+# Noise level sigma_t where the dynamics of the empirical target stop by default: p_t is then a
+# kernel density of bandwidth 1e-3 (of the data's spread) around the points beta(t) x_i (with
+# beta(t) within 1e-3 of 1), far below the spacing of any realistic training set, so the
+# samples are copies.
+_EMPIRICAL_SIGMA_MIN = 1e-3
 # The end time is found to machine precision: 1 - t_end can be as small as 1e-6 / a.
 _ROOT_TOLERANCE = 1e-15
-
-
-def _time_grid(n_steps, t_end):
-    r"""Increasing times :math:`0 = t_0 < \dots < t_n = t_{\text{end}}` of the integrators.
-
-    * :math:`t_{\text{end}} = 1`: :math:`t_k = 1 - (1 - k/n)^2`. The target's components have
-      positive variances, so the velocity stays bounded; the steps shrink linearly toward 1,
-      where the components of :math:`p_t` separate and, with the ``"sqrt"`` latent noise, the
-      paths move like :math:`\sqrt{1 - t} = 1 - k/n`, a smooth function of :math:`k/n`.
-    * :math:`t_{\text{end}} < 1`: :math:`1 - t_k` geometric from 1 to :math:`1 - t_{\text{end}}`.
-      Toward a target of (near) zero variance the velocity varies on the scale of the time
-      left, :math:`1 - t`, so every step is the same fraction of it and the explicit schemes
-      stay stable however close to 1 the end is.
-    """
-    if t_end == 1:
-        return 1.0 - (1.0 - np.linspace(0.0, 1.0, n_steps + 1)) ** 2
-    times = 1.0 - np.geomspace(1.0, 1.0 - t_end, n_steps + 1)
-    times[-1] = t_end
-    return times
-
-
-def _end_time(name, value):
-    """Constraint: a real number in (0, 1]."""
-    positive_real(name, value)
-    if value > 1:
-        raise ValueError(f"Expected {name} in (0, 1], got {value}.")
+# Times scanned for the last crossing of sigma_t = sigma_min (sigma_t need not be monotone).
+_SCAN = np.linspace(0.0, 1.0, 1025)
 
 
 def _is_empirical(target):
@@ -133,7 +112,17 @@ def _is_empirical(target):
     return target is None or (isinstance(target, numbers.Real) and target == 0)
 
 
-class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
+def _end_time(coefficients, sigma_min):
+    r"""The last time :math:`t` with :math:`\sigma_t = \sigma_{\min}` (1 for 0)."""
+    if sigma_min == 0:
+        return 1.0
+    gap = np.sqrt(coefficients(_SCAN).noise_variance) - sigma_min
+    last = int(np.flatnonzero(gap > 0)[-1])  # sigma_0 = 1 > sigma_min and sigma_1 = 0
+    return brentq(lambda t: math.sqrt(coefficients(t).noise_variance) - sigma_min,
+                  _SCAN[last], _SCAN[last + 1], xtol=_ROOT_TOLERANCE)
+
+
+class StochasticInterpolant(LogDensityMixin, BaseTargetSampler):
     r"""Stochastic interpolant from :math:`N(0, I)` to the target measure of the data.
 
     Velocity, score and their divergences are closed form (module docstring,
@@ -145,12 +134,15 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         b(x, t) = \frac{\dot\beta}{\beta}\,x + \Big(\frac{\dot\beta}{\beta}(\alpha^2 + \gamma^2)
             - \alpha\dot\alpha - \gamma\dot\gamma\Big) \nabla \log p_t(x).
 
+    Everything runs in standardized coordinates, so the base :math:`N(0, I)` is the Gaussian
+    of the data's mean and spread in the caller's units.
+
     Parameters
     ----------
     target : None, float, {"scott", "silverman"} or mixture score model, default=None
         Target measure :math:`\pi` of the data: ``None`` the empirical measure (memorizes), a
-        bandwidth or rule a Gaussian KDE, ``WPOKernelScore()`` (or any mixture score model) its
-        fitted model density.
+        bandwidth (in units of the data's spread) or rule a Gaussian KDE,
+        ``WPOKernelScore()`` (or any mixture score model) its fitted model density.
     interpolant : {"linear", "trigonometric", "sbdm"}, default="linear"
         Family of :math:`(\alpha, \beta)`.
     gamma : {"zero", "sqrt", "quadratic"}, default="zero"
@@ -160,12 +152,11 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
     diffusion : float, default=1.0
         :math:`\varepsilon \ge 0` of the SDE sampler, whose diffusion is
         :math:`\varepsilon(t) = \varepsilon\,(\alpha^2 + \gamma^2)`.
-    t_end : float or "auto", default="auto"
-        End time in :math:`(0, 1]` of the dynamics; the model density is
-        :math:`p_{t_{\text{end}}}`. ``"auto"`` is 1, except for the empirical target (``None``
-        or ``0``), which has no density at 1: there it is the time where the noise level
-        :math:`\sigma_t = \sqrt{\alpha^2 + \gamma^2}` falls to :math:`10^{-3}`
-        (:math:`1 - 10^{-3}` for the linear family without latent noise).
+    sigma_min : float or "auto", default="auto"
+        Noise :math:`\sigma_t = \sqrt{\alpha^2 + \gamma^2}` left where the dynamics stop, in
+        :math:`[0, 1)`; the model density is :math:`p_{t_{\text{end}}}`. ``"auto"`` is 0 (run
+        to :math:`t = 1`), except for the empirical target (``None`` or ``0``), which has no
+        density at 1: there it is :math:`10^{-3}`.
     n_steps : int, default=100
         Steps of the samplers and of the likelihood ODE, on a grid refined toward
         :math:`t_{\text{end}}`: :math:`t_k = 1 - (1 - k/n)^2` when :math:`t_{\text{end}} = 1`,
@@ -174,21 +165,23 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         Reduction backend.
     working_memory : float, default=256
         Memory budget in MiB of the blocked reductions.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the fitted target lives and the dynamics run.
     progress : bool, default=True
         Progress bars while integrating.
 
     Attributes
     ----------
     target_field_ : GaussianMixtureField
-        The target mixture :math:`\pi`.
+        The target mixture :math:`\pi`, in standardized coordinates.
     target_estimator_ : BaseMixtureScore or None
         The fitted clone of an estimator ``target``.
-    target_mean_ : ndarray of shape (n_features,)
-        :math:`\sum_j w_j \mu_j`, the velocity's limit term at :math:`t = 0`.
     coefficients_ : InterpolantCoefficients
         :math:`\alpha, \beta, \gamma` and their derivatives.
     t_end_ : float
         Resolved end time.
+    mean_, scale_ : ndarray of shape (n_features,), float
+        The standardization of the data.
     n_features_in_ : int
         Number of features seen in ``fit``.
 
@@ -208,44 +201,44 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         "gamma": one_of(*GAMMAS),
         "gamma_scale": positive_real,
         "diffusion": nonnegative_real,
-        "t_end": real_or_option(_end_time, "auto"),
+        "sigma_min": real_or_option(nonnegative_real, "auto"),
     }
+    _sample_methods = ("ode", "sde", "exact")
 
     def __init__(self, *, target=None, interpolant="linear", gamma="zero", gamma_scale=1.0,
-                 diffusion=1.0, t_end="auto", n_steps=100, backend="auto", working_memory=256,
-                 progress=True):
+                 diffusion=1.0, sigma_min="auto", n_steps=100, backend="auto", working_memory=256,
+                 device="cpu", progress=True):
         self.target = target
         self.interpolant = interpolant
         self.gamma = gamma
         self.gamma_scale = gamma_scale
         self.diffusion = diffusion
-        self.t_end = t_end
+        self.sigma_min = sigma_min
         self.n_steps = n_steps
         self.backend = backend
         self.working_memory = working_memory
+        self.device = device
         self.progress = progress
 
     # ---------------------------------------------------------------- fit hooks
-    def _check_fit(self, X, weight):
+    def _check_params(self):
+        if self.sigma_min == "auto":
+            return
+        if self.sigma_min >= 1:
+            raise ValueError(f"Expected sigma_min < 1, the noise of the Gaussian base at t = 0, "
+                             f"got sigma_min={self.sigma_min}.")
+        if _is_empirical(self.target) and self.sigma_min == 0:
+            raise ValueError("Expected sigma_min > 0 for the empirical target (target=None or "
+                             "0), whose law at t = 1 has no density, got sigma_min=0; use a "
+                             "smoothed target.")
+
+    def _prepare(self, X, weight):
         del X, weight
         self.coefficients_ = InterpolantCoefficients(self.interpolant, self.gamma, self.gamma_scale)
-        self.t_end_ = self._resolve_t_end()
-
-    def _fit_hook(self, X, weight):
-        del X, weight
-        self.target_mean_ = mixture_mean(self.target_field_)
-
-    def _resolve_t_end(self):
-        if self.t_end == "auto" and _is_empirical(self.target):
-            # sigma_t^2 >= alpha^2 >= 1/4 on [0, 1/2] and vanishes at 1: a root in between.
-            return brentq(lambda t: self.coefficients_(t).noise_variance - _EMPIRICAL_END_NOISE**2,
-                          0.5, 1.0, xtol=_ROOT_TOLERANCE)
-        if self.t_end == "auto":
-            return 1.0
-        if _is_empirical(self.target) and self.t_end == 1:
-            raise ValueError("Expected t_end < 1 for the empirical target (target=None or 0), whose "
-                             "law at t = 1 has no density, got t_end=1; use a smoothed target.")
-        return float(self.t_end)
+        sigma_min = self.sigma_min
+        if sigma_min == "auto":
+            sigma_min = _EMPIRICAL_SIGMA_MIN if _is_empirical(self.target) else 0.0
+        self.t_end_ = _end_time(self.coefficients_, sigma_min)
 
     # ---------------------------------------------------------------- closed forms
     def _marginal(self, values):
@@ -266,13 +259,41 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         if beta > 0:
             posterior_mean = (x + variance * score) / beta
         else:
-            posterior_mean = np.broadcast_to(self.target_mean_, x.shape)
+            posterior_mean = 0.0 * x + self.target_field_.mean()
         velocity = beta_dot * posterior_mean - rate * score
         if not divergence:
             return velocity, None, score
-        laplacian = moments.laplacian_term - np.sum(score**2, axis=1)
+        laplacian = moments.laplacian_term - (score * score).sum(1)
         mean_divergence = (x.shape[1] + variance * laplacian) / beta if beta > 0 else 0.0
         return velocity, beta_dot * mean_divergence - rate * laplacian, score
+
+    # ---------------------------------------------------------------- dynamics hooks
+    def _time_grid(self, n_steps):
+        if self.t_end_ == 1:
+            return squared_grid(n_steps)
+        return gap_grid(0.0, 1.0 - self.t_end_, n_steps)
+
+    def _initial_state(self, n_samples, random):
+        return self._marginal(self.coefficients_(0.0)).sample(n_samples, random_state=random)
+
+    def _sample_exact(self, n_samples, random):
+        return self._marginal(self.coefficients_(self.t_end_)).sample(n_samples, random_state=random)
+
+    def _velocity(self, x, t):
+        return self._velocity_terms(x, t)[0]
+
+    def _drift(self, x, t):
+        velocity, _, score = self._velocity_terms(x, t)
+        return velocity + self.diffusion * float(self.coefficients_(t).noise_variance) * score
+
+    def _diffusion(self, t):
+        return math.sqrt(2 * self.diffusion * float(self.coefficients_(t).noise_variance))
+
+    def _divergence_field(self):
+        return lambda x, t: self._velocity_terms(x, t, divergence=True)[:2]
+
+    def _base_log_density(self, x):
+        return self._marginal(self.coefficients_(0.0)).log_density(x)
 
     # ---------------------------------------------------------------- evaluation
     def _time(self, t):
@@ -291,7 +312,8 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         t : float, default=None
             Time in :math:`[0, 1]`; ``None`` means ``t_end_``.
         return_divergence : bool, default=False
-            Also return the exact divergence :math:`\nabla\cdot b(x, t)`.
+            Also return the exact divergence :math:`\nabla\cdot b(x, t)` (the same in every
+            unit of :math:`x`).
 
         Returns
         -------
@@ -299,10 +321,14 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         divergence : ndarray of shape (n_samples,)
             Only with ``return_divergence=True``.
         """
-        X, t = self._check_X(X), self._time(t)
+        t = self._time(t)
         boolean("return_divergence", return_divergence)
-        velocity, divergence, _ = self._velocity_terms(X, t, divergence=return_divergence)
-        return (velocity, divergence) if return_divergence else velocity
+        velocity = self._field_in_data_units(self._velocity, X, t, 1)
+        if not return_divergence:
+            return velocity
+        divergence = self._field_in_data_units(
+            lambda u, t: self._velocity_terms(u, t, divergence=True)[1], X, t, 0)
+        return velocity, divergence
 
     def score_function(self, X, t=None):
         r"""Score :math:`\nabla_x \log p_t(x)` of the interpolant's law at time ``t``.
@@ -317,75 +343,6 @@ class StochasticInterpolant(MeanLogLikelihoodMixin, BaseTargetSampler):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        X, t = self._check_X(X), self._time(t)
-        return self._marginal(self.coefficients_(t)).score(X)
-
-    def score_samples(self, X):
-        r"""Log-likelihood :math:`\log p_{t_{\text{end}}}(x)` through the ODE, in nats.
-
-        The points follow :math:`dx = b\, dt` back from :math:`t_{\text{end}}` to 0 with
-        ``n_steps`` Heun steps while the exact divergence is integrated by the trapezoidal
-        rule; the base term is :math:`\log N(x(0); 0, I)` (module docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        X = self._check_X(X)
-        times = _time_grid(self.n_steps, self.t_end_)[::-1]
-        base, integral = ode_log_likelihood(
-            lambda x, t: self._velocity_terms(x, t, divergence=True)[:2], X, times,
-            self.progress, "interpolant likelihood")
-        return self._marginal(self.coefficients_(0.0)).log_density(base) + integral
-
-    # ---------------------------------------------------------------- sampling
-    def sample(self, n_samples=1, random_state=None, *, method="ode", n_steps=None, diffusion=None,
-               progress=None):
-        r"""Generate samples of :math:`p_{t_{\text{end}}}`.
-
-        ``"ode"`` and ``"sde"`` integrate the dynamics of the module docstring from
-        :math:`N(0, I)` at :math:`t = 0` (grid of ``n_steps``); ``"exact"`` draws from the mixture
-        :math:`p_{t_{\text{end}}}` directly.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples.
-        random_state : int, RandomState instance or None, default=None
-            Seed; an int gives reproducible samples.
-        method : {"ode", "sde", "exact"}, default="ode"
-        n_steps : int, default=None
-            Integration steps (``None``: the estimator's ``n_steps``).
-        diffusion : float, default=None
-            :math:`\varepsilon` of the SDE (``None``: the estimator's ``diffusion``).
-        progress : bool, default=None
-            Progress bar (``None``: the estimator's ``progress``).
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        """
-        rng, n_steps, progress = self._sampling_settings(n_samples, random_state, n_steps, progress)
-        one_of(*_VALID_METHODS)("method", method)
-        diffusion = self.diffusion if diffusion is None else diffusion
-        nonnegative_real("diffusion", diffusion)
-        if method == "exact":
-            return self._marginal(self.coefficients_(self.t_end_)).sample(n_samples, random_state=rng)
-        x = self._marginal(self.coefficients_(0.0)).sample(n_samples, random_state=rng)
-        times = _time_grid(n_steps, self.t_end_)
-        if method == "ode":
-            return heun(lambda y, t: self._velocity_terms(y, t)[0], x, times, progress,
-                        "interpolant ODE")
-
-        def drift(y, t):
-            velocity, _, score = self._velocity_terms(y, t)
-            return velocity + diffusion * float(self.coefficients_(t).noise_variance) * score
-
-        def noise(t):
-            return np.sqrt(2 * diffusion * float(self.coefficients_(t).noise_variance))
-
-        return euler_maruyama(drift, x, times, noise, rng, progress, "interpolant SDE")
+        t = self._time(t)
+        return self._field_in_data_units(
+            lambda u, t: self._marginal(self.coefficients_(t)).score(u), X, t, -1)

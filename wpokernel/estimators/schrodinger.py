@@ -79,9 +79,13 @@ divergence (eq. 4)
       = \tfrac{\varepsilon}{2}\big(\nabla \log \varphi - \nabla \log \hat\varphi\big), \qquad
     \nabla \cdot v = \tfrac{\varepsilon}{2}\big(\Delta \log \varphi - \Delta \log \hat\varphi\big).
 
-The model density is :math:`p_{t_1}` at :math:`t_1 = 1 - \delta` (``end_gap``
-:math:`\delta`), where the sampler stops: with the empirical target :math:`p_1` is a sum of
-point masses, as the heat flow's is at zero noise. ``score_samples`` evaluates eq. 3;
+The model density is :math:`p_{t_1}` at :math:`t_1 = 1 - \delta`, where the sampler stops:
+with the empirical target :math:`p_1` is a sum of point masses, as the heat flow's is at zero
+noise. The gap :math:`\delta` is where the bridge's own noise, of variance
+:math:`\varepsilon t (1 - t)` given both ends, falls to ``sigma_min``:
+:math:`\varepsilon \delta (1 - \delta) = \sigma_{\min}^2`. Everything runs in the standardized
+coordinates of :mod:`~wpokernel.estimators._standardize`, so :math:`\varepsilon`, the prior
+scale and ``sigma_min`` are in units of the data's spread (squared for :math:`\varepsilon`). ``score_samples`` evaluates eq. 3;
 ``log_likelihood`` integrates eq. 4 from :math:`t_1` down to a base time and adds
 :math:`\log p` there, the same number up to the ODE's discretization error. The likelihood
 with a Gaussian prior as base cannot be made closed form: the forward factor of
@@ -108,13 +112,13 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from .._validation import one_of, open_fraction, positive_int, positive_real, seed
-from ..integrators import euler_maruyama, ode_log_likelihood
+from .._validation import nonnegative_real, positive_int, positive_real, seed
+from ..dynamics import gap_grid, ode_log_likelihood
 from ..mixture import GaussianMixtureField
 from ..reductions import Isotropic
 from ..sinkhorn import sinkhorn
-from ._base import MeanLogLikelihoodMixin
-from ._transport_base import BaseTargetSampler
+from ._base import LogDensityMixin, TransportMixin
+from ._target import BaseTargetSampler
 
 __all__ = ["SchrodingerBridge", "SchrodingerFactors"]
 
@@ -133,19 +137,12 @@ def _shared_isotropic_variance(covariance):
     return 0.0
 
 
-def _moments(field, x, noise):
-    """Score and Laplacian of ``log field`` at heat-flow noise ``noise``."""
-    out = field.moments(x, noise, score=True, laplacian=True)
-    disp = out.displacement
-    return -disp, out.laplacian_term - (disp * disp).sum(1)
-
-
 class SchrodingerFactors:
     r"""The two Schrödinger factors :math:`\varphi` and :math:`\hat\varphi` of a bridge.
 
     Both are heat flows of mixtures at speed :math:`\sqrt{\varepsilon}`: :math:`\varphi(\cdot, t)`
-    is ``backward`` at noise :math:`1 - t` (eq. 2 of the module docstring) and
-    :math:`\hat\varphi(\cdot, t)` is ``forward`` at noise :math:`t` (eq. 3), each normalized,
+    is ``backward`` at heat-flow time :math:`1 - t` (eq. 2 of the module docstring) and
+    :math:`\hat\varphi(\cdot, t)` is ``forward`` at time :math:`t` (eq. 3), each normalized,
     so that :math:`\log p_t = \log \varphi + \log \hat\varphi + ` ``log_scale``.
     :meth:`from_potentials` builds them.
 
@@ -189,23 +186,23 @@ class SchrodingerFactors:
         backward = GaussianMixtureField(target.centers, target.covariance,
                                         target.log_weights + logit_biases, **settings)
         # mu_i / phi(x_i, 0) up to the normalizations of both fields, which log_scale restores.
-        log_weights = -backward.log_density(source, noise=1.0) - math.log(len(source))
+        log_weights = -backward.log_density(source, t=1.0) - math.log(len(source))
         forward = GaussianMixtureField(source, Isotropic(0.0), log_weights, **settings)
         return cls(backward, forward, float(logsumexp(log_weights)), float(epsilon))
 
     def drift(self, x, t):
         r""":math:`b(x, t) = \varepsilon \nabla \log \varphi(x, t)` (eq. 1-2)."""
-        return self.epsilon * self.backward.score(x, noise=1.0 - t)
+        return self.epsilon * self.backward.score(x, t=1.0 - t)
 
     def log_marginal(self, x, t):
         r""":math:`\log p_t(x) = \log \varphi(x, t) + \log \hat\varphi(x, t)` (eq. 3)."""
-        return (self.backward.log_density(x, noise=1.0 - t) + self.forward.log_density(x, noise=t)
+        return (self.backward.log_density(x, t=1.0 - t) + self.forward.log_density(x, t=t)
                 + self.log_scale)
 
     def velocity_divergence(self, x, t):
         r"""Probability-flow velocity :math:`v` and its exact divergence (eq. 4)."""
-        score, laplacian = _moments(self.backward, x, 1.0 - t)
-        score_hat, laplacian_hat = _moments(self.forward, x, t)
+        score, laplacian = self.backward.score_laplacian(x, 1.0 - t)
+        score_hat, laplacian_hat = self.forward.score_laplacian(x, t)
         half = 0.5 * self.epsilon
         return half * (score - score_hat), half * (laplacian - laplacian_hat)
 
@@ -222,21 +219,29 @@ def _check_time(t, name="t"):
     return float(t)
 
 
-class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
+def _end_gap(epsilon, sigma_min):
+    r"""The gap :math:`\delta \le 1/2` with :math:`\varepsilon \delta (1 - \delta) = \sigma_{\min}^2`."""
+    ratio = sigma_min**2 / epsilon
+    return 2.0 * ratio / (1.0 + math.sqrt(1.0 - 4.0 * ratio))  # the smaller root, without cancelling
+
+
+class SchrodingerBridge(TransportMixin, LogDensityMixin, BaseTargetSampler):
     r"""Schrödinger bridge from a Gaussian prior (or a source data set) to the data.
 
     See the module docstring for the model: Sinkhorn potentials between a source sample and
     the target's centers, the closed-form drift (eq. 1-2), marginals (eq. 3) and
     probability-flow likelihood (eq. 4). ``sample`` starts from new draws of
-    :math:`N(0, \sigma^2 I)`, or of the source data (with replacement) for a data-to-data
-    bridge, and carries them along the bridge SDE as :meth:`transport` does.
+    :math:`N(0, \sigma^2 I)` (in standardized coordinates: centred on the data's mean), or of
+    the source data (with replacement) for a data-to-data bridge, and carries them along the
+    bridge SDE as :meth:`transport` does.
 
     Parameters
     ----------
     epsilon : float, default=1.0
-        Variance per unit time :math:`\varepsilon` of the reference Brownian motion, the
-        entropic regularization of the static problem. Large: nearly independent coupling;
-        small: close to the optimal transport map (and slower Sinkhorn iterations).
+        Variance per unit time :math:`\varepsilon` of the reference Brownian motion (in units
+        of the data's variance ``scale_**2``), the entropic regularization of the static
+        problem. Large: nearly independent coupling; small: close to the optimal transport map
+        (and slower Sinkhorn iterations).
     target : None, float, {"scott", "silverman"} or mixture score model, default=None
         Target measure of the data (:func:`~wpokernel.estimators._target.fit_target`):
         ``None`` is the empirical measure, whose bridge copies training points; a bandwidth
@@ -252,13 +257,16 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         Largest number of Sinkhorn iterations.
     n_steps : int, default=100
         Steps of the samplers and of the likelihood ODE, on a grid geometric in :math:`1 - t`.
-    end_gap : float, default=1e-7
-        :math:`\delta`: the samplers stop at :math:`t_1 = 1 - \delta`, where the model density
-        is evaluated.
+    sigma_min : float, default=1e-3
+        Noise of the bridge left where the samplers stop (module docstring), below
+        :math:`\sqrt{\varepsilon} / 2`; it sets the end time :math:`t_1 = 1 - \delta`, where
+        the model density is evaluated.
     backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
         Reduction backend of the Sinkhorn half-steps and of every field evaluation.
     working_memory : float, default=256
         Memory budget in MiB of the blocked reductions.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the fitted factors live and the SDE runs.
     random_state : int, RandomState instance or None, default=None
         Seeds the prior sample (a target model keeps its own ``random_state``).
     progress : bool, default=True
@@ -267,13 +275,15 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
     Attributes
     ----------
     source_ : ndarray of shape (n_sources, n_features)
-        The source sample: the prior draw, or ``X_source``.
+        The source sample, standardized: the prior draw, or ``X_source``.
     gaussian_source_ : bool
         Whether the source is the Gaussian prior (else ``X_source``).
     target_field_ : GaussianMixtureField
-        Target mixture :math:`\sum_j \nu_j N(y_j, C_j)`.
+        Target mixture :math:`\sum_j \nu_j N(y_j, C_j)`, standardized.
     target_estimator_ : BaseMixtureScore or None
         The fitted clone when ``target`` is an estimator.
+    end_gap_ : float
+        :math:`\delta`: the samplers stop at :math:`t_1 = 1 - \delta`.
     sinkhorn_epsilon_ : float
         Regularization the potentials were solved at: :math:`\varepsilon + c` for a shared
         isotropic component variance :math:`c`, else :math:`\varepsilon`.
@@ -291,6 +301,8 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         Log of the product of their normalizing constants.
     factors_ : SchrodingerFactors
         View of the three above, with the drift, marginal and probability-flow formulas.
+    mean_, scale_ : ndarray of shape (n_features,), float
+        The standardization of the data.
     n_features_in_ : int
 
     Examples
@@ -311,13 +323,15 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         "n_prior_samples": positive_int,
         "tol": positive_real,
         "max_iter": positive_int,
-        "end_gap": open_fraction,
+        "sigma_min": positive_real,
         "random_state": seed,
     }
+    _sample_methods = ("sde",)
+    _transport_methods = ("sde", "mean")
 
     def __init__(self, *, epsilon=1.0, target=None, prior_scale=1.0, n_prior_samples=1000,
-                 tol=1e-9, max_iter=1000, n_steps=100, end_gap=1e-7, backend="auto",
-                 working_memory=256, random_state=None, progress=True):
+                 tol=1e-9, max_iter=1000, n_steps=100, sigma_min=1e-3, backend="auto",
+                 working_memory=256, device="cpu", random_state=None, progress=True):
         self.epsilon = epsilon
         self.target = target
         self.prior_scale = prior_scale
@@ -325,9 +339,10 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         self.tol = tol
         self.max_iter = max_iter
         self.n_steps = n_steps
-        self.end_gap = end_gap
+        self.sigma_min = sigma_min
         self.backend = backend
         self.working_memory = working_memory
+        self.device = device
         self.random_state = random_state
         self.progress = progress
 
@@ -343,8 +358,8 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
             Ignored (scikit-learn passes labels to every estimator in some checks, so the
             source is a keyword).
         X_source : array-like of shape (n_sources, n_features), default=None
-            Source data for a data-to-data bridge; ``None`` draws ``n_prior_samples`` points
-            of :math:`N(0, \sigma^2 I)`.
+            Source data for a data-to-data bridge (standardized with the data's ``mean_`` and
+            ``scale_``); ``None`` draws ``n_prior_samples`` points of :math:`N(0, \sigma^2 I)`.
         sample_weight : array-like of shape (n_samples,), default=None
             Frequency weights of ``X`` (only unit weights with a target model whose ``fit``
             takes none, such as ``WPOKernelScore``).
@@ -354,12 +369,19 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         self : object
         """
         del y
-        return self._fit(X, sample_weight, X_source=X_source)
+        return self._fit_skeleton(X, sample_weight, X_source=X_source)
 
-    def _check_fit(self, X, weight, X_source=None):
+    def _check_params(self):
+        limit = 0.5 * math.sqrt(self.epsilon)
+        if self.sigma_min >= limit:
+            raise ValueError(f"Expected sigma_min < sqrt(epsilon) / 2 = {limit:g}, the largest "
+                             f"noise of the bridge, got sigma_min={self.sigma_min}.")
+
+    def _prepare(self, X, weight, X_source=None):
         del weight
         self.source_ = self._source(X_source, X.shape[1])
         self.gaussian_source_ = X_source is None
+        self.end_gap_ = _end_gap(self.epsilon, self.sigma_min)
 
     def _fit_hook(self, X, weight):
         del X, weight
@@ -376,6 +398,9 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         self.backward_field_, self.forward_field_ = factors.backward, factors.forward
         self.log_scale_ = factors.log_scale
 
+    def _device_state(self):
+        return ("target_field_", "backward_field_", "forward_field_", "source_")
+
     @property
     def factors_(self):
         """:class:`SchrodingerFactors` view of the fitted fields."""
@@ -390,7 +415,30 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         if X_source.shape[1] != n_features:
             raise ValueError(f"Expected X_source with {n_features} features like X, "
                              f"got {X_source.shape[1]}.")
-        return X_source
+        return (X_source - self.mean_) / self.scale_
+
+    # ---------------------------------------------------------------- dynamics hooks
+    def _time_grid(self, n_steps):
+        return gap_grid(0.0, self.end_gap_, n_steps)
+
+    def _initial_state(self, n_samples, random):
+        if self.gaussian_source_:
+            return self.prior_scale * random.normal((n_samples, self.n_features_in_))
+        return self.source_[random.integers(len(self.source_), n_samples)]
+
+    def _drift(self, x, t):
+        return self.factors_.drift(x, t)
+
+    def _diffusion(self, t):
+        return math.sqrt(self.epsilon)
+
+    def _integrate(self, method, x, random, n_steps, progress):
+        if method == "mean":  # the entropic map E[X_1 | X_0 = x] = x + b(x, 0)
+            return x + self.factors_.drift(x, 0.0)
+        return super()._integrate(method, x, random, n_steps, progress)
+
+    def _log_density(self, U):
+        return self.factors_.log_marginal(U, 1.0 - self.end_gap_)
 
     # ---------------------------------------------------------------- fields
     def drift(self, X, t):
@@ -406,7 +454,7 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         -------
         ndarray of shape (n_samples, n_features)
         """
-        return self.factors_.drift(self._check_X(X), _check_time(t))
+        return self._field_in_data_units(self._drift, X, _check_time(t), 1)
 
     def marginal_log_density(self, X, t):
         r"""Log-density :math:`\log p_t(x)` of the bridge from the source sample (eq. 3).
@@ -421,23 +469,9 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.factors_.log_marginal(self._check_X(X), _check_time(t))
-
-    def score_samples(self, X):
-        r"""Normalized log-density :math:`\log p_{t_1}(x)` of the model at :math:`t_1 = 1 - \delta`.
-
-        Closed form (eq. 3); :meth:`log_likelihood` reaches the same value through the
-        probability-flow ODE.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        return self.marginal_log_density(X, 1.0 - self.end_gap)
+        t = _check_time(t)
+        log_density = self._field_in_data_units(self.factors_.log_marginal, X, t, 0)
+        return log_density - self.n_features_in_ * math.log(self.scale_)
 
     def log_likelihood(self, X, *, base_time=0.5, n_steps=None, progress=None):
         r"""Log-density at :math:`t_1 = 1 - \delta` through the probability-flow ODE (eq. 4).
@@ -447,12 +481,13 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
             \log p_{t_1}(x) = \log p_{t_0}(x_{t_0}) + \int_{t_1}^{t_0} \nabla\cdot v(x_t, t)\, dt,
 
         Heun steps on a grid geometric in :math:`1 - t` from :math:`t_1` to the base time
-        :math:`t_0`, where :math:`\log p_{t_0}` is closed form.
+        :math:`t_0`, where :math:`\log p_{t_0}` is closed form; :meth:`score_samples` is the
+        same number up to the ODE's discretization error.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        base_time : float in (0, 1 - end_gap), default=0.5
+        base_time : float in (0, 1 - end_gap_), default=0.5
             :math:`t_0`; the exact value does not depend on it.
         n_steps : int, default=None
             ODE steps (``None``: the estimator's ``n_steps``).
@@ -463,59 +498,18 @@ class SchrodingerBridge(MeanLogLikelihoodMixin, BaseTargetSampler):
         -------
         ndarray of shape (n_samples,)
         """
-        X = self._check_X(X)
-        t_end = 1.0 - self.end_gap
+        t_end = 1.0 - self.end_gap_
         base_time = _check_time(base_time, "base_time")
         if not 0 < base_time < t_end:
-            raise ValueError(f"Expected 0 < base_time < 1 - end_gap = {t_end:g}, got {base_time!r}.")
+            raise ValueError(f"Expected 0 < base_time < 1 - end_gap_ = {t_end:g}, got {base_time!r}.")
         n_steps, progress = self._run_settings(n_steps, progress)
-        times = 1.0 - np.geomspace(self.end_gap, 1.0 - base_time, n_steps + 1)
-        x_base, integral = ode_log_likelihood(self.factors_.velocity_divergence, X, times,
-                                              progress, "bridge likelihood ODE")
-        return self.factors_.log_marginal(x_base, base_time) + integral
+        times = gap_grid(base_time, self.end_gap_, n_steps)[::-1]
 
-    # ---------------------------------------------------------------- sampling
-    def transport(self, X, random_state=None, *, method="sde", n_steps=None, progress=None):
-        r"""Move source points along the bridge.
+        def log_likelihood(U, t):
+            del t
+            base, integral = ode_log_likelihood(self.factors_.velocity_divergence, U, times,
+                                                progress, "bridge likelihood ODE")
+            return self.factors_.log_marginal(base, base_time) + integral
 
-        ``"sde"`` integrates :math:`dX_t = b\, dt + \sqrt{\varepsilon}\, dW_t` from
-        :math:`X_0 = x` by Euler–Maruyama on a grid geometric in :math:`1 - t`, from
-        :math:`t = 0` to :math:`t_1 = 1 - \delta`, and returns :math:`X_{t_1}`;
-        ``"mean"`` returns the entropic map :math:`E[X_1 \mid X_0 = x] = x + b(x, 0)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Source points.
-        random_state : int, RandomState instance or None, default=None
-            Seed of the Brownian increments.
-        method : {"sde", "mean"}, default="sde"
-        n_steps : int, default=None
-            Euler–Maruyama steps (``None``: the estimator's ``n_steps``).
-        progress : bool, default=None
-            Progress bar (``None``: the estimator's ``progress``).
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features)
-        """
-        X = self._check_X(X)
-        one_of(*_TRANSPORT_METHODS)("method", method)
-        n_steps, progress = self._run_settings(n_steps, progress)
-        if method == "mean":
-            return X + self.factors_.drift(X, 0.0)
-        return self._bridge_sde(X, check_random_state(random_state), n_steps, progress)
-
-    def _bridge_sde(self, x, rng, n_steps, progress):
-        """Euler–Maruyama of the bridge SDE from ``x`` at t = 0 to t = 1 - end_gap."""
-        factors = self.factors_
-        times = 1.0 - np.geomspace(1.0, self.end_gap, n_steps + 1)
-        return euler_maruyama(factors.drift, x, times, math.sqrt(factors.epsilon), rng, progress,
-                              "Schrödinger bridge")
-
-    def _sample(self, n_samples, rng, n_steps, progress):
-        if self.gaussian_source_:
-            start = self.prior_scale * rng.standard_normal((n_samples, self.n_features_in_))
-        else:
-            start = self.source_[rng.randint(len(self.source_), size=n_samples)]
-        return self._bridge_sde(start, rng, n_steps, progress)
+        log_density = self._field_in_data_units(log_likelihood, X, base_time, 0)
+        return log_density - self.n_features_in_ * math.log(self.scale_)

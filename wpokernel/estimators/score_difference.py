@@ -56,10 +56,11 @@ References
 import numpy as np
 
 from .._validation import optional, positive_real
-from ..integrators import euler
+from ..dynamics import counter_grid, euler
 from ..mixture import GaussianMixtureField
 from ..reductions import DEFAULT_WORKING_MEMORY, Isotropic
-from ._transport_base import BaseTargetSampler
+from ._base import TransportMixin
+from ._target import BaseTargetSampler
 from .empirical import bandwidth_rule
 
 __all__ = ["ScoreDifferenceFlow", "score_difference"]
@@ -116,7 +117,7 @@ def score_difference(target, X, sigma, *, backend="auto", working_memory=DEFAULT
     positive_real("sigma", sigma)
     particles = GaussianMixtureField(X, Isotropic(sigma**2), backend=backend,
                                      working_memory=working_memory)
-    return target.score(X, noise=sigma**2 / target.beta**2) - particles.score(X)
+    return target.score(X, t=sigma**2 / target.beta**2) - particles.score(X)
 
 
 def _moments(X, weight):
@@ -138,7 +139,7 @@ def _square_root(covariance):
 # ----------------------------------------------------------------------------------------
 
 
-class ScoreDifferenceFlow(BaseTargetSampler):
+class ScoreDifferenceFlow(TransportMixin, BaseTargetSampler):
     r"""Score-difference flow from a Gaussian source to a target measure of the data [Web2023]_.
 
     Source particles, drawn from the Gaussian with the data's mean and covariance, move by
@@ -154,7 +155,8 @@ class ScoreDifferenceFlow(BaseTargetSampler):
     points is not ``n`` independent draws, and its law depends on ``n``. ``sample`` draws the
     source with its ``random_state`` and flows it deterministically (:meth:`transport`); draw
     all the points needed in one call (with one particle :math:`q_\sigma` has zero score at it
-    and the flow is an annealed mean shift on :math:`p`).
+    and the flow is an annealed mean shift on :math:`p`). Everything runs in the standardized
+    coordinates of :mod:`~wpokernel.estimators._standardize`.
 
     Parameters
     ----------
@@ -163,10 +165,11 @@ class ScoreDifferenceFlow(BaseTargetSampler):
         training points when ``sigma_min`` is small), a bandwidth or rule a Gaussian KDE, an
         estimator such as ``WPOKernelScore()`` its fitted model density.
     sigma_max : float, default=None
-        Largest smoothing scale; ``None`` means the data's scale (``scale_``).
+        Largest smoothing scale, in units of the data's spread ``scale_``; ``None`` means 1.
     sigma_min : float, default=None
-        Smallest smoothing scale; ``None`` means Scott's bandwidth of the data (see the module
-        docstring). Small values let the empirical target copy training points.
+        Smallest smoothing scale, where the flow stops, in units of ``scale_``; ``None`` means
+        Scott's bandwidth of the data (see the module docstring). Small values let the
+        empirical target copy training points.
     step_size : float, default=1.0
         Step :math:`\eta` of the update; :math:`\eta \le 1` keeps it a fraction of the
         mean-shift displacement.
@@ -176,23 +179,26 @@ class ScoreDifferenceFlow(BaseTargetSampler):
         Reduction backend.
     working_memory : float, default=256
         Budget in MiB of the blocked reductions.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the fitted target lives and the particles flow.
     progress : bool, default=True
         Progress bar while the particles flow.
 
     Attributes
     ----------
     target_field_ : GaussianMixtureField
-        The target mixture :math:`p`.
+        The target mixture :math:`p`, standardized.
     target_estimator_ : BaseMixtureScore or None
         The fitted clone when ``target`` is an estimator.
-    source_mean_ : ndarray of shape (n_features,)
-        Mean of the source Gaussian (the weighted mean of the data).
-    source_covariance_ : ndarray of shape (n_features, n_features)
-        Covariance of the source Gaussian (the weighted covariance of the data).
+    mean_ : ndarray of shape (n_features,)
+        Mean of the source Gaussian: the weighted mean of the data.
+    covariance_ : ndarray of shape (n_features, n_features)
+        Covariance of the source Gaussian: the weighted covariance of the data.
     scale_ : float
-        Data scale :math:`\sqrt{\operatorname{tr} \Sigma / d}` of the source covariance.
+        Data scale :math:`\sqrt{\operatorname{tr} \Sigma / d}`, the unit of ``sigma_max_`` and
+        ``sigma_min_``.
     sigma_max_, sigma_min_ : float
-        Resolved ends of the noise schedule.
+        Resolved ends of the noise schedule, in units of ``scale_``.
     n_features_in_ : int
         Number of features seen in ``fit``.
 
@@ -212,9 +218,12 @@ class ScoreDifferenceFlow(BaseTargetSampler):
         "sigma_min": optional(positive_real),
         "step_size": positive_real,
     }
+    _sample_methods = ("ode",)
+    _transport_methods = ("ode",)
 
     def __init__(self, *, target=None, sigma_max=None, sigma_min=None, step_size=1.0, n_steps=100,
-                 backend="auto", working_memory=DEFAULT_WORKING_MEMORY, progress=True):
+                 backend="auto", working_memory=DEFAULT_WORKING_MEMORY, device="cpu",
+                 progress=True):
         self.target = target
         self.sigma_max = sigma_max
         self.sigma_min = sigma_min
@@ -222,59 +231,34 @@ class ScoreDifferenceFlow(BaseTargetSampler):
         self.n_steps = n_steps
         self.backend = backend
         self.working_memory = working_memory
+        self.device = device
         self.progress = progress
 
-    def _min_samples(self):
-        # The source Gaussian needs a spread, so at least two points.
-        return 2
-
-    def _check_fit(self, X, weight):
-        self.source_mean_, self.source_covariance_ = _moments(X, weight)
-        self.scale_ = float(np.sqrt(np.trace(self.source_covariance_) / X.shape[1]))
-        if self.scale_ <= 0:
-            raise ValueError("Expected data with a positive variance, got identical points.")
-        self.sigma_max_ = (_SIGMA_MAX_FRACTION * self.scale_ if self.sigma_max is None
-                           else float(self.sigma_max))
+    def _prepare(self, X, weight):
+        _, covariance_u = _moments(X, weight)
+        self.covariance_ = covariance_u * self.scale_**2
+        self.sigma_max_ = _SIGMA_MAX_FRACTION if self.sigma_max is None else float(self.sigma_max)
         self.sigma_min_ = (bandwidth_rule(X, "scott", weight) if self.sigma_min is None
                            else float(self.sigma_min))
         if self.sigma_min_ > self.sigma_max_:
             raise ValueError(f"Expected sigma_min <= sigma_max, got sigma_min={self.sigma_min_:g} "
                              f"and sigma_max={self.sigma_max_:g} (None resolves to the data scale "
-                             f"{self.scale_:g} and to Scott's bandwidth).")
+                             f"1 and to Scott's bandwidth).")
 
-    def transport(self, X_source, *, n_steps=None, progress=None):
-        r"""Flow the given particles to the target.
+    def _initial_state(self, n_samples, random):
+        root = _square_root(self.covariance_ / self.scale_**2)  # of the standardized source
+        noise = random.normal((n_samples, self.n_features_in_))  # (n, d)
+        return noise @ random.ns.asarray(root, like=random.like)
 
-        Parameters
-        ----------
-        X_source : array-like of shape (n_particles, n_features)
-            Initial particles; they interact through :math:`q_\sigma`.
-        n_steps : int, default=None
-            Number of updates on the geometric schedule (``None``: the estimator's ``n_steps``).
-        progress : bool, default=None
-            Progress bar (``None``: the estimator's ``progress``).
-
-        Returns
-        -------
-        ndarray of shape (n_particles, n_features)
-            The particles after the last update.
-        """
-        X_source = self._check_X(X_source)
-        return self._flow(X_source, *self._run_settings(n_steps, progress))
-
-    def _flow(self, x, n_steps, progress):
+    def _integrate(self, method, x, random, n_steps, progress):
+        del method, random  # one deterministic flow
         # sigma_t = sigma_max (sigma_min / sigma_max)^(t / (T - 1)); only sigma_max when T = 1.
         sigmas = np.geomspace(self.sigma_max_, self.sigma_min_, n_steps)
 
         def displacement(x, t):
-            sigma = sigmas[int(t)]
+            sigma = float(sigmas[int(t)])
             return self.step_size * sigma**2 * score_difference(
                 self.target_field_, x, sigma, backend=self.backend, working_memory=self.working_memory)
 
         # The time is the update counter (unit steps), so an Euler step is one particle update.
-        return euler(displacement, x, np.arange(n_steps + 1.0), progress, "SD flow", direction=1)
-
-    def _sample(self, n_samples, rng, n_steps, progress):
-        noise = rng.standard_normal((n_samples, self.n_features_in_))  # (n, d)
-        source = self.source_mean_ + noise @ _square_root(self.source_covariance_)
-        return self._flow(source, n_steps, progress)
+        return euler(displacement, x, counter_grid(n_steps), progress, "SD flow", direction=1)

@@ -12,7 +12,8 @@ density, score and Laplacian are closed form at every noise level and the termin
 sampled exactly; the reverse heat-flow SDE (the mean-field-game optimal dynamics) and the
 probability-flow ODE reach the same law.
 
-Fitting, in four steps:
+Fitting, in four steps, in the standardized coordinates of
+:mod:`~wpokernel.estimators._standardize`:
 
 1. a random validation share of ``X`` is set aside; the centers are the other points (all, or
    ``n_centers`` of them chosen at random or by k-means++ seeding);
@@ -28,7 +29,7 @@ Fitting, in four steps:
    ``"ism"``, implicit score matching :math:`\mathbb E[\tfrac12|\nabla\log\pi|^2 +
    \Delta\log\pi]`, or ``"loo_likelihood"``, the held-out negative log-likelihood. Every
    ``validation_interval`` steps the validation log-likelihood is measured; training stops
-   after ``n_iter_no_change`` measurements without improvement and restores the best
+   after ``patience`` measurements without improvement and restores the best
    network, the distilled initialization included.
 
 The initialization forms one dense :math:`d \times d` local covariance per center, so it suits
@@ -42,15 +43,12 @@ References
    arXiv:2402.06162, 2024.
 """
 
-import copy
 import itertools
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_random_state
-from tqdm.auto import tqdm
 
 from .._validation import (
     boolean,
@@ -65,9 +63,9 @@ from .._validation import (
 )
 from ..local_covariance import local_covariances
 from ..mixture import GaussianMixtureField
-from ..neural import HEADS, FactorNetwork, FreeFactors
+from ..neural import HEADS, FactorNetwork, FreeFactors, distill, torch_threads, train
 from ..objectives import OBJECTIVES
-from ..reductions import Diagonal, Full, LowRank, mixture_moments
+from ..reductions import mixture_moments
 from ._base import BaseMixtureScore
 
 __all__ = ["WPOKernelScore"]
@@ -82,31 +80,14 @@ _MIN_POINTS_FOR_VALIDATION = 20
 # isotropic standard deviation sigma relative to the data spread rho.
 _ALPHA_GRID = np.geomspace(0.0625, 4.0, 7)
 _SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
-# The safety floor sigma_min relative to rho when sigma_min="auto".
-_RELATIVE_SIGMA_MIN = 1e-3
-_DISTILLATION_STEPS = 300
-# Distillation stops once a window's mean KL improves on the previous window's by less than
-# this share: the calibrated initialization is itself a grid estimate, finer fits buy nothing.
-_DISTILLATION_WINDOW = 25
-_DISTILLATION_TOLERANCE = 0.02
-_DISTILLATION_BATCH = 256
-_DISTILLATION_LEARNING_RATE = 1e-2
+# The covariance floor relative to rho^2 when covariance_floor="auto": a standard deviation of
+# 1e-3 of the data's spread in every direction.
+_RELATIVE_COVARIANCE_FLOOR = 1e-6
 _SEED_BOUND = 2**31 - 1
 # Below this many (evaluation point, center, feature) triples per step, torch's intra-op
 # threads cost more in synchronization than they save: a 30-point fit took 2.8 s with two
 # threads and 0.35 s with one on a 2-core machine.
 _MIN_WORK_FOR_THREADS = 5_000_000
-
-
-@contextmanager
-def _torch_threads(n_threads):
-    """Run the block with ``n_threads`` torch intra-op threads, then restore the setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------- data split
@@ -145,31 +126,6 @@ def _calibrate(head, part, centers, X_val, scale, floor, ceiling, backend):
     return best
 
 
-def _distill(model, centers_t, target, rng, progress):
-    """Adam on the KL from the targets to the model's covariances, minibatches of centers.
-
-    Stops when the mean loss of a window of steps improves on the previous window's by less
-    than a relative tolerance, or after a fixed number of steps.
-    """
-    optimizer = torch.optim.Adam(model.parameters(), lr=_DISTILLATION_LEARNING_RATE)
-    n_centers = len(centers_t)
-    losses, previous = [], np.inf
-    for step in tqdm(range(1, _DISTILLATION_STEPS + 1), disable=not progress, desc="distill",
-                     leave=False):
-        index = torch.as_tensor(rng.choice(n_centers, min(n_centers, _DISTILLATION_BATCH),
-                                           replace=False), device=centers_t.device)
-        optimizer.zero_grad()
-        loss = model.distillation_loss(centers_t[index], index, tuple(t[index] for t in target))
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if step % _DISTILLATION_WINDOW == 0:
-            current = float(np.mean(losses[-_DISTILLATION_WINDOW:]))
-            if previous - current < _DISTILLATION_TOLERANCE * abs(previous):
-                break
-            previous = current
-
-
 # ---------------------------------------------------------------------------- training
 def _validation_log_likelihood(model, centers_t, X_val_t):
     with torch.no_grad():
@@ -190,31 +146,13 @@ def _training_batch(n_fit, center_rows, batch_size, rng):
     return batch, kept
 
 
-class _EarlyStopping:
-    """Best validation score, the model state that reached it, and the patience count."""
-
-    def __init__(self, model, score, patience):
-        self.best_score, self.best_iteration = score, 0
-        self.best_state = copy.deepcopy(model.state_dict())
-        self.patience, self.bad_rounds = patience, 0
-
-    def update(self, model, score, iteration):
-        """Record a validation score; return True when training should stop."""
-        if score > self.best_score:
-            self.best_score, self.best_iteration = score, iteration
-            self.best_state = copy.deepcopy(model.state_dict())
-            self.bad_rounds = 0
-        else:
-            self.bad_rounds += 1
-        return self.bad_rounds >= self.patience
-
-
 # ---------------------------------------------------------------------------- estimator
 class WPOKernelScore(BaseMixtureScore):
     r"""Wasserstein-proximal kernel score model: a Gaussian mixture on the training points
     with local covariances from a network of the center, fitted by score matching.
 
-    See the module docstring for the model and the fitting steps.
+    See the module docstring for the model and the fitting steps. Every length is in units
+    of the data's spread ``scale_`` (:mod:`~wpokernel.estimators._standardize`).
 
     Parameters
     ----------
@@ -235,62 +173,65 @@ class WPOKernelScore(BaseMixtureScore):
         parameters (no smoothness, so it overfits: offered for comparison).
     width, depth : int, default=64, 2
         Hidden units per layer and hidden layers of the network.
-    sigma_min : float or "auto", default="auto"
-        Covariance floor :math:`\sigma_{\min}`; ``"auto"`` is :math:`10^{-3}` times the data's
-        root-mean-square spread.
+    covariance_floor : float or "auto", default="auto"
+        Smallest eigenvalue :math:`\sigma_{\text{floor}}^2` of every component covariance, in
+        units of ``scale_**2``; ``"auto"`` is :math:`10^{-6}` (a standard deviation of
+        :math:`10^{-3}` of the data's spread).
     learning_rate : float, default=1e-3
         Adam step size.
     batch_size : int, default=256
         Evaluation points per step (at most half the fitting points).
-    max_iter : int, default=2000
-        Maximum number of training steps; 0 keeps the distilled local-PCA initialization.
+    max_steps : int, default=2000
+        Largest number of optimizer steps; 0 keeps the distilled local-PCA initialization.
     validation_fraction : float, default=0.1
         Share of ``X`` held out for early stopping (none when fewer than 20 points remain).
     validation_interval : int, default=25
-        Steps between two validation measurements.
-    n_iter_no_change : int, default=8
+        Optimizer steps between two validation measurements.
+    patience : int, default=8
         Measurements without improvement before training stops.
-    device : str, default="cpu"
-        Torch device of the training (``"cuda"`` for a GPU); the fitted model is on the CPU.
+    device : {"cpu", "cuda"}, default="cpu"
+        Torch device of the training, and where the fitted mixture lives and samples.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the centers, the network and the minibatches.
-    beta, T, eps, n_steps, backend, working_memory, progress
-        As in :class:`~wpokernel.EmpiricalScore`: heat-flow speed, horizon, noise floor,
-        sampler steps, reduction backend of evaluation and sampling, its memory budget and
-        progress bars.
+    beta, T, sigma_min, n_steps, backend, working_memory, progress
+        As in :class:`~wpokernel.EmpiricalScore`: heat-flow speed, start time, the noise left
+        where sampling stops, sampler steps, reduction backend of evaluation and sampling,
+        its memory budget and progress bars.
 
     Attributes
     ----------
     field_ : GaussianMixtureField
-        Terminal mixture :math:`\pi_\theta` (NumPy arrays).
-    centers_ : ndarray of shape (n_centers, n_features)
+        Terminal mixture :math:`\pi_\theta` in standardized coordinates;
+        :meth:`density_field` gives the model density in the caller's units.
+    mean_, scale_ : ndarray of shape (n_features,), float
+        The data's weighted mean and root-mean-square spread (the standardization).
     factor_network_ : torch.nn.Module
-        The trained network (CPU, float64).
-    structure_, rank_, sigma_min_ : str, int, float
+        The trained network (CPU, float64), of standardized centers.
+    structure_, rank_, covariance_floor_ : str, int, float
         Resolved hyper-parameters.
     covariance_ceiling_ : float
-        Largest variance of the data (top eigenvalue of its covariance): no component's
-        covariance exceeds it by more than the floor (:mod:`wpokernel.neural`).
+        Largest variance of the standardized data (top eigenvalue of its covariance): no
+        component's covariance exceeds it by more than the floor (:mod:`wpokernel.neural`).
     local_scale_, local_variance_ : float
         The calibrated :math:`\alpha` and :math:`\sigma^2` of the initialization.
     init_validation_log_likelihood_ : float
-        Validation mean log-likelihood of the distilled initialization (NaN without
-        validation points).
+        Validation mean log-likelihood of the distilled initialization, in standardized
+        coordinates (NaN without validation points).
     best_validation_log_likelihood_ : float
-    n_iter_ : int
-        Training steps run.
-    best_iteration_ : int
+    n_train_steps_ : int
+        Optimizer steps run.
+    best_step_ : int
         Step of the restored network (0: the initialization).
     history_ : dict
-        ``"loss"`` per step, ``"validation_log_likelihood"`` per measurement, and
-        ``"validation_iteration"``.
+        ``"loss"`` per step, ``"validation_score"`` (validation mean log-likelihood) per
+        measurement, and ``"validation_step"``.
 
     Examples
     --------
     >>> from wpokernel import WPOKernelScore
     >>> from wpokernel.datasets import make_toy
     >>> X = make_toy("moons", 300, random_state=0)
-    >>> model = WPOKernelScore(max_iter=50, progress=False, random_state=0).fit(X)
+    >>> model = WPOKernelScore(max_steps=50, progress=False, random_state=0).fit(X)
     >>> model.sample(5, random_state=0).shape
     (5, 2)
     """
@@ -306,14 +247,13 @@ class WPOKernelScore(BaseMixtureScore):
         "amortized": boolean,
         "width": positive_int,
         "depth": positive_int,
-        "sigma_min": real_or_option(positive_real, "auto"),
+        "covariance_floor": real_or_option(positive_real, "auto"),
         "learning_rate": positive_real,
         "batch_size": positive_int,
-        "max_iter": nonnegative_int,
+        "max_steps": nonnegative_int,
         "validation_fraction": open_fraction,
         "validation_interval": positive_int,
-        "n_iter_no_change": positive_int,
-        "device": one_of("cpu", "cuda"),
+        "patience": positive_int,
         "random_state": seed,
     }
 
@@ -329,18 +269,18 @@ class WPOKernelScore(BaseMixtureScore):
         amortized=True,
         width=64,
         depth=2,
-        sigma_min="auto",
+        covariance_floor="auto",
         learning_rate=1e-3,
         batch_size=256,
-        max_iter=2000,
+        max_steps=2000,
         validation_fraction=0.1,
         validation_interval=25,
-        n_iter_no_change=8,
+        patience=8,
         device="cpu",
         random_state=None,
         beta=1.0,
         T=1.0,
-        eps=1e-5,
+        sigma_min=1e-3,
         n_steps=500,
         backend="auto",
         working_memory=256,
@@ -355,25 +295,22 @@ class WPOKernelScore(BaseMixtureScore):
         self.amortized = amortized
         self.width = width
         self.depth = depth
-        self.sigma_min = sigma_min
+        self.covariance_floor = covariance_floor
         self.learning_rate = learning_rate
         self.batch_size = batch_size
-        self.max_iter = max_iter
+        self.max_steps = max_steps
         self.validation_fraction = validation_fraction
         self.validation_interval = validation_interval
-        self.n_iter_no_change = n_iter_no_change
+        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.beta = beta
         self.T = T
-        self.eps = eps
+        self.sigma_min = sigma_min
         self.n_steps = n_steps
         self.backend = backend
         self.working_memory = working_memory
         self.progress = progress
-
-    def _min_samples(self):
-        return 2
 
     def fit(self, X, y=None):
         """Fit the terminal mixture to ``X`` (module docstring).
@@ -381,7 +318,7 @@ class WPOKernelScore(BaseMixtureScore):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, at least two points.
+            Training data, at least two distinct points.
         y : None
             Ignored.
 
@@ -390,11 +327,9 @@ class WPOKernelScore(BaseMixtureScore):
         self : object
             The fitted estimator.
         """
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("Expected device='cpu' on a machine without a CUDA GPU visible to "
-                             "torch, got device='cuda'.")
-        # Frequency weights would make the minibatch objective a different one; not offered.
-        return super().fit(X, y)
+        del y
+        # Frequency weights would make the minibatch objective a different one: not offered.
+        return self._fit_skeleton(X, None)
 
     # ------------------------------------------------------------ hyper-parameters
     def _resolve(self, X):
@@ -404,18 +339,19 @@ class WPOKernelScore(BaseMixtureScore):
             if self.structure == "auto" else self.structure
         )
         self.rank_ = min(d, _DEFAULT_RANK if self.rank == "auto" else int(self.rank))
-        scale = float(np.sqrt(X.var(axis=0).mean())) or 1.0
-        sigma_min = _RELATIVE_SIGMA_MIN * scale if self.sigma_min == "auto" else self.sigma_min
-        self.sigma_min_ = float(sigma_min)
+        # X is standardized, so its spread is 1 up to rounding.
+        scale = float(np.sqrt(X.var(axis=0).mean()))
+        self.covariance_floor_ = float(_RELATIVE_COVARIANCE_FLOOR * scale**2
+                                       if self.covariance_floor == "auto" else self.covariance_floor)
         # No component may be wider than the data itself in its widest direction.
         X_centered = X - X.mean(axis=0)
         self.covariance_ceiling_ = float(
             np.linalg.eigvalsh(X_centered.T @ X_centered / len(X))[-1]
-        ) or scale**2
+        )
         return scale
 
     def _new_model(self, n_centers, n_features, mean, scale, seed):
-        bounds = self.sigma_min_**2, self.covariance_ceiling_
+        bounds = self.covariance_floor_, self.covariance_ceiling_
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.amortized:
@@ -435,16 +371,16 @@ class WPOKernelScore(BaseMixtureScore):
 
         work = min(self.batch_size, len(X_fit)) * len(center_rows) * X.shape[1]
         n_threads = 1 if work < _MIN_WORK_FOR_THREADS else torch.get_num_threads()
-        with _torch_threads(n_threads):
+        with torch_threads(n_threads):
             model, centers_t = self._initialize(X_fit, X_val, center_rows, scale, rng)
             self._train(model, X_fit, X_val, center_rows, centers_t, rng)
         model = model.cpu().eval()
         self.factor_network_ = model
-        self.centers_ = centers
         with torch.no_grad():
             covariance = model(torch.as_tensor(centers), torch.arange(len(centers)))
-        return GaussianMixtureField(centers, _to_numpy(covariance), beta=self.beta,
-                                    backend=self.backend, working_memory=self.working_memory)
+        covariance = covariance.map_arrays(lambda a: a.detach().numpy().astype(np.float64))
+        return GaussianMixtureField(centers, covariance, beta=self.beta, backend=self.backend,
+                                    working_memory=self.working_memory)
 
     def _initialize(self, X_fit, X_val, center_rows, scale, rng):
         """Local PCA, calibration and distillation; return the model and the centers tensor."""
@@ -452,7 +388,7 @@ class WPOKernelScore(BaseMixtureScore):
         n_neighbors = min(self.n_neighbors, len(X_fit) - 1)
         part = head.local_part(local_covariances(X_fit, center_rows, n_neighbors))
         centers = X_fit[center_rows]
-        floor, ceiling = self.sigma_min_**2, self.covariance_ceiling_
+        floor, ceiling = self.covariance_floor_, self.covariance_ceiling_
         self.local_scale_, self.local_variance_ = _calibrate(
             head, part, centers, X_val, scale, floor, ceiling, self.backend
         )
@@ -464,52 +400,37 @@ class WPOKernelScore(BaseMixtureScore):
         device = torch.device(self.device)
         model = model.to(device)
         centers_t = torch.as_tensor(centers, device=device)
-        _distill(model, centers_t, tuple(t.to(device) for t in target), rng, self.progress)
+        target = tuple(t.to(device) for t in target)
+        distill(model, lambda index: model.distillation_loss(
+            centers_t[index], index, tuple(t[index] for t in target)), len(centers), rng,
+            progress=self.progress)
         return model, centers_t
 
     def _train(self, model, X_fit, X_val, center_rows, centers_t, rng):
         device = centers_t.device
         X_fit_t = torch.as_tensor(X_fit, device=device)
         X_val_t = torch.as_tensor(X_val, device=device)
-        validate = len(X_val) > 0
-        score = _validation_log_likelihood(model, centers_t, X_val_t) if validate else np.nan
-        self.init_validation_log_likelihood_ = score
-        stopping = _EarlyStopping(model, score if validate else -np.inf, self.n_iter_no_change)
-        self.history_ = {"loss": [], "validation_log_likelihood": [score],
-                         "validation_iteration": [0]}
         loss_function = OBJECTIVES[self.objective]
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        self.n_iter_ = 0
-        for iteration in tqdm(range(1, self.max_iter + 1), disable=not self.progress,
-                              desc="WPOKernelScore"):
+
+        def step_loss(step):
+            del step
             batch, kept = _training_batch(len(X_fit), center_rows, self.batch_size, rng)
             kept_t = torch.as_tensor(kept, device=device)
-            optimizer.zero_grad()
-            loss = loss_function(X_fit_t[torch.as_tensor(batch, device=device)],
+            return loss_function(X_fit_t[torch.as_tensor(batch, device=device)],
                                  centers_t[kept_t], model(centers_t[kept_t], kept_t))
-            loss.backward()
-            optimizer.step()
-            self.history_["loss"].append(float(loss.detach()))
-            self.n_iter_ = iteration
-            if validate and iteration % self.validation_interval == 0:
-                score = _validation_log_likelihood(model, centers_t, X_val_t)
-                self.history_["validation_log_likelihood"].append(score)
-                self.history_["validation_iteration"].append(iteration)
-                if stopping.update(model, score, iteration):
-                    break
-        if validate:
-            model.load_state_dict(stopping.best_state)
-        self.best_iteration_ = stopping.best_iteration if validate else self.n_iter_
-        self.best_validation_log_likelihood_ = stopping.best_score if validate else np.nan
 
+        validate = None
+        if len(X_val) > 0:
+            def validate():
+                return _validation_log_likelihood(model, centers_t, X_val_t)
 
-def _to_numpy(covariance):
-    """The same covariance structure with NumPy float64 parameters."""
-    def array(tensor):
-        return tensor.detach().cpu().numpy().astype(np.float64)
-
-    if isinstance(covariance, Full):
-        return Full(array(covariance.covariances))
-    if isinstance(covariance, Diagonal):
-        return Diagonal(array(covariance.variances))
-    return LowRank(array(covariance.variance), array(covariance.factors))
+        result = train(model, step_loss, max_steps=self.max_steps,
+                       learning_rate=self.learning_rate, validate=validate,
+                       validation_interval=self.validation_interval, patience=self.patience,
+                       progress=self.progress, desc="WPOKernelScore")
+        self.history_ = result.history
+        self.init_validation_log_likelihood_ = (result.history["validation_score"][0]
+                                                if validate is not None else np.nan)
+        self.n_train_steps_ = result.n_steps
+        self.best_step_ = result.best_step
+        self.best_validation_log_likelihood_ = result.best_score

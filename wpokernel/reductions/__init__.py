@@ -14,7 +14,7 @@ from ._dispatch import (
     mixture_moments,
     resolve_backend,
 )
-from ._namespace import get_namespace
+from ._namespace import RandomSource, get_namespace
 from .covariance import CovarianceStructure, Diagonal, Full, Isotropic, LowRank
 from .sharded import sharded_mixture_moments
 
@@ -27,6 +27,7 @@ __all__ = [
     "Isotropic",
     "LowRank",
     "MixtureMoments",
+    "RandomSource",
     "available_backends",
     "get_namespace",
     "mixture_moments",

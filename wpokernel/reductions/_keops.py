@@ -40,23 +40,6 @@ def _column(a):
     return a.reshape(-1, 1)
 
 
-def _precision_displacement(ns, prepared, delta):
-    """Symbolic ``P_j (x_i - z_j)`` for each structure."""
-    kind = type(prepared).__name__
-    if kind in ("PreparedIsotropic", "PreparedDiagonal"):
-        precision = prepared.precision
-        precision = _column(precision) if precision.ndim == 1 else precision
-        return _lazy(ns, precision, 1) * delta
-    if kind == "PreparedLowRank":
-        n, d, r = prepared.V.shape
-        v_j = _lazy(ns, prepared.V.reshape(n, d * r), 1)  # (d, r) row-major
-        c = delta.vecmatmult(v_j)  # V^T delta, (r,)
-        return _lazy(ns, _column(prepared.inv_tau), 1) * (delta - v_j.matvecmult(c))
-    n, d = prepared.Az.shape
-    a_j = _lazy(ns, prepared.A.reshape(n, d * d), 1)
-    return a_j.matvecmult(delta).vecmatmult(a_j)  # A^T A delta
-
-
 def reduce_keops(ns, x_i, z_j, covariance, log_weights_j, values_j, *, score, laplacian,
                  working_memory):
     """Mixture moments with one KeOps reduction; same contract as the blocked engine.
@@ -69,7 +52,7 @@ def reduce_keops(ns, x_i, z_j, covariance, log_weights_j, values_j, *, score, la
     n_features = x_i.shape[1]
     x_i, z_j, prepared = center_and_prepare(ns, x_i, z_j, covariance, log_weights_j)
     delta = _lazy(ns, x_i, 0) - _lazy(ns, z_j, 1)  # (M, N, d) symbolic
-    pdelta = _precision_displacement(ns, prepared, delta)
+    pdelta = prepared.lazy_precision_displacement(lambda a: _lazy(ns, a, 1), delta)
     f = _lazy(ns, _column(prepared.bias), 1) - 0.5 * (delta * pdelta).sum(-1)
     weights = [_lazy(ns, ns.ones((z_j.shape[0], 1), like=z_j), 1)]
     if score:

@@ -7,8 +7,12 @@ libraries is an error that names the types.
 """
 
 import numpy as np
+from sklearn.utils import check_random_state
 
-__all__ = ["get_namespace", "NumpyNamespace", "TorchNamespace"]
+__all__ = ["RandomSource", "get_namespace", "NumpyNamespace", "TorchNamespace"]
+
+# Seeds handed from a NumPy random state to torch and CuPy generators (int64 range).
+_SEED_BOUND = 2**62
 
 
 def _torch():
@@ -138,6 +142,9 @@ class TorchNamespace:
     def to_numpy(self, a):
         return a.detach().cpu().numpy()
 
+    def copy(self, a):
+        return a.clone()
+
     def from_numpy(self, a, like):
         return self.xp.as_tensor(a, dtype=like.dtype, device=like.device)
 
@@ -181,3 +188,76 @@ def get_namespace(*arrays):
         )
     library = next(iter(libraries), "numpy")
     return namespace_for(library)
+
+
+class RandomSource:
+    """Seeded random draws in the array library, device and dtype of a reference array.
+
+    NumPy draws come from the :class:`numpy.random.RandomState` of ``random_state`` itself
+    (``sklearn.utils.check_random_state``), so a NumPy run gives the same numbers as code
+    that uses that state directly. torch and CuPy draws come from a generator of their own
+    on the reference array's device, seeded once from that state: a given seed gives the same
+    stream on every run, and no draw leaves the device.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        Seed.
+    like : array
+        Reference array (NumPy, torch or CuPy) whose library, device and dtype the draws take.
+    """
+
+    def __init__(self, random_state, like):
+        self.rng = check_random_state(random_state)
+        self.ns = get_namespace(like)
+        self.like = like
+        if self.ns.name == "torch":
+            self.generator = self.ns.xp.Generator(device=like.device)
+            self.generator.manual_seed(int(self.rng.randint(_SEED_BOUND, dtype=np.int64)))
+        elif self.ns.name == "cupy":
+            self.generator = self.ns.xp.random.RandomState(int(self.rng.randint(_SEED_BOUND,
+                                                                              dtype=np.int64)))
+
+    def normal(self, shape):
+        """Standard normal draws of ``shape``."""
+        shape = tuple(int(n) for n in shape)
+        if self.ns.name == "numpy":
+            return self.rng.standard_normal(shape).astype(self.like.dtype, copy=False)
+        if self.ns.name == "torch":
+            return self.ns.xp.randn(shape, generator=self.generator, dtype=self.like.dtype,
+                                    device=self.like.device)
+        return self.generator.standard_normal(shape, dtype=self.like.dtype)
+
+    def rademacher(self, shape):
+        """Draws of :math:`\\pm 1` with equal probability, of ``shape``."""
+        shape = tuple(int(n) for n in shape)
+        if self.ns.name == "numpy":
+            signs = self.rng.randint(2, size=shape)
+        elif self.ns.name == "torch":
+            signs = self.ns.xp.randint(0, 2, shape, generator=self.generator,
+                                       device=self.like.device)
+        else:
+            signs = self.generator.randint(0, 2, size=shape)
+        return self.ns.asarray(2 * signs - 1, like=self.like)
+
+    def choice(self, weights, size):
+        """``size`` indices drawn with replacement with probabilities proportional to ``weights``.
+
+        ``weights`` is a non-negative array of the reference library.
+        """
+        size = int(size)
+        if self.ns.name == "numpy":
+            return self.rng.choice(len(weights), size=size, p=weights / weights.sum())
+        if self.ns.name == "torch":
+            return self.ns.xp.multinomial(weights, size, replacement=True,
+                                          generator=self.generator)
+        return self.generator.choice(len(weights), size=size, p=weights / weights.sum())
+
+    def integers(self, high, size):
+        """``size`` integers drawn uniformly from ``0, ..., high - 1``."""
+        if self.ns.name == "numpy":
+            return self.rng.randint(high, size=int(size))
+        if self.ns.name == "torch":
+            return self.ns.xp.randint(0, int(high), (int(size),), generator=self.generator,
+                                      device=self.like.device)
+        return self.generator.randint(0, int(high), size=int(size))

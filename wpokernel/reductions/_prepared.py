@@ -10,7 +10,10 @@ A prepared structure holds, with leading axis ``N`` (sliced by :meth:`Prepared.b
   carry everything that factorizes over centers;
 * ``moments(e_ij, x_i, sums_i, cache, score, laplacian)`` -> the un-normalized
   :math:`\sum_j e_{ij} P_j (x_i - z_j)` and
-  :math:`\sum_j e_{ij} (\lVert P_j (x_i - z_j) \rVert^2 - \operatorname{tr} P_j)`.
+  :math:`\sum_j e_{ij} (\lVert P_j (x_i - z_j) \rVert^2 - \operatorname{tr} P_j)`;
+* ``lazy_precision_displacement(lazy_j, delta)`` -> the symbolic :math:`P_j (x_i - z_j)` of
+  the KeOps backend, from ``delta`` :math:`= x_i - z_j` and ``lazy_j``, which turns an
+  ``(N, k)`` array into a KeOps j-variable (so this module never imports pykeops).
 
 For isotropic and diagonal structures the logits are a single matrix product of augmented
 features, e.g. :math:`f_{ij} = [x_i, \lVert x_i\rVert^2, 1] \cdot [p_j z_j, -\tfrac12 p_j,
@@ -116,6 +119,9 @@ class PreparedIsotropic(Prepared):
                    - d * ep_i)
         return disp, lap
 
+    def lazy_precision_displacement(self, lazy_j, delta):
+        return lazy_j(self.precision.reshape(-1, 1)) * delta
+
 
 class PreparedDiagonal(Prepared):
     _fields = ("precision", "pz", "zpz", "ppz", "pzpz")
@@ -156,6 +162,9 @@ class PreparedDiagonal(Prepared):
             lap = (ns.sum(x_i * x_i * pp, 1) - 2.0 * ns.sum(x_i * ppz, 1)
                    + sums_i[:, k + 2 * d] - sums_i[:, k + 2 * d + 1])
         return disp, lap
+
+    def lazy_precision_displacement(self, lazy_j, delta):
+        return lazy_j(self.precision) * delta
 
 
 class PreparedLowRank(Prepared):
@@ -208,6 +217,12 @@ class PreparedLowRank(Prepared):
             lap = ns.sum(et_ij * self.inv_tau[None, :] * norm, 1) - e_ij @ self.trace_precision
         return disp, lap
 
+    def lazy_precision_displacement(self, lazy_j, delta):
+        # P (x - z) = tau^-1 (delta - V V^T delta), V stored row-major as (d, r).
+        n, d, r = self.V.shape
+        v_j = lazy_j(self.V.reshape(n, d * r))
+        return lazy_j(self.inv_tau.reshape(-1, 1)) * (delta - v_j.matvecmult(delta.vecmatmult(v_j)))
+
 
 class PreparedFull(Prepared):
     _fields = ("A", "Az")
@@ -240,3 +255,8 @@ class PreparedFull(Prepared):
         if laplacian:
             lap = ns.sum(e_ij * ns.sum(w_ijd * w_ijd, 2), 1) - e_ij @ self.trace_precision
         return disp, lap
+
+    def lazy_precision_displacement(self, lazy_j, delta):
+        n, d = self.Az.shape
+        a_j = lazy_j(self.A.reshape(n, d * d))
+        return a_j.matvecmult(delta).vecmatmult(a_j)  # A^T A delta

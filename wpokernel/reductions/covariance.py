@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from ._namespace import NumpyNamespace, get_namespace
+from ._namespace import get_namespace
 from ._prepared import (
     PreparedDiagonal,
     PreparedFull,
@@ -80,6 +80,20 @@ def _per_center(ns, value, n_centers, like):
     return value
 
 
+def _drawn(random, value, indices):
+    """Rows ``indices`` of a per-center parameter in the library of the draws (a shared
+    scalar is repeated)."""
+    value = random.ns.asarray(value, like=random.like)
+    if value.ndim == 0:
+        return value * random.ns.ones((len(indices),), like=random.like)
+    return value[indices]
+
+
+def _selected_std(random, variance, indices, added_variance):
+    """Standard deviations :math:`\\sqrt{v_j + a}` of the drawn components ``indices``."""
+    return (_drawn(random, variance, indices) + added_variance) ** 0.5
+
+
 def _positive(ns, variance, what):
     if bool((variance <= 0).any()):
         raise ValueError(
@@ -93,8 +107,17 @@ class CovarianceStructure:
     """Base class: shared bookkeeping of a covariance structure.
 
     Subclasses define ``_params`` (the parameter names), ``_shape_param``, ``_prepare`` and
-    ``_sample_offsets``.
+    ``_sample_offsets``. Every subclass enters :attr:`registry` under its class name when it
+    is defined, which is how model files find it (:mod:`wpokernel.persistence`): adding a
+    structure is one class.
     """
+
+    #: ``{class name: class}`` of every structure defined.
+    registry = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        CovarianceStructure.registry[cls.__name__] = cls
 
     _params = ()
     _shape_param = None  # the parameter whose leading axes are (n_centers, n_features)
@@ -117,10 +140,23 @@ class CovarianceStructure:
         """Whether any parameter is a torch tensor that requires grad."""
         return any(bool(getattr(getattr(self, name), "requires_grad", False)) for name in self._params)
 
+    @property
+    def parameters(self):
+        """``{name: array}`` of the structure's parameters (without ``added_variance``)."""
+        return {name: getattr(self, name) for name in self._params}
+
+    def map_arrays(self, function):
+        """Same structure with ``function`` applied to every parameter array.
+
+        For instance ``function = lambda a: a.detach().cpu().numpy()`` gives the structure of
+        NumPy arrays of a torch one, and ``torch.as_tensor`` moves a NumPy one to torch.
+        """
+        return type(self)(**{name: function(value) for name, value in self.parameters.items()},
+                          added_variance=self.added_variance)
+
     def with_added_variance(self, variance):
         """Same structure with ``variance * I`` added to every component covariance."""
-        kwargs = {name: getattr(self, name) for name in self._params}
-        return type(self)(**kwargs, added_variance=self.added_variance + float(variance))
+        return type(self)(**self.parameters, added_variance=self.added_variance + float(variance))
 
     def scaled(self, factor):
         r"""Same structure with every covariance multiplied by ``factor`` :math:`c \ge 0`.
@@ -153,16 +189,22 @@ class CovarianceStructure:
         """Precompute per-center quantities in the namespace ``ns`` (see :mod:`._prepared`)."""
         return self._prepare(ns, centers)
 
-    def sample_offsets(self, indices, n_features, rng):
+    def sample_offsets(self, indices, n_features, random):
         r"""Draw :math:`C_j^{1/2} \xi`, :math:`\xi \sim N(0, I)`, for each index in ``indices``.
 
-        Returns a float64 NumPy array of shape ``(len(indices), n_features)``.
-        """
-        return self._sample_offsets(np.asarray(indices), int(n_features), rng)
+        Parameters
+        ----------
+        indices : array of shape (n,)
+            Component of each draw.
+        n_features : int
+        random : RandomSource
+            Draws in the library of the parameters (:class:`~wpokernel.reductions.RandomSource`).
 
-    def _numpy(self, name):
-        value = getattr(self, name)
-        return get_namespace(value).to_numpy(value)
+        Returns
+        -------
+        array of shape (n, n_features), in the parameters' library.
+        """
+        return self._sample_offsets(indices, int(n_features), random)
 
     def __repr__(self):
         fields = ", ".join(f"{name}=<{tuple(getattr(self, name).shape)}>" for name in self._params)
@@ -197,11 +239,9 @@ class Isotropic(CovarianceStructure):
         variance = _per_center(ns, self.variance, centers.shape[0], centers) + self.added_variance
         return PreparedIsotropic(ns, centers, _positive(ns, variance, "variances"))
 
-    def _sample_offsets(self, indices, n_features, rng):
-        variance = self._numpy("variance")
-        variance = variance if variance.ndim == 0 else variance[indices]
-        std = np.sqrt(variance + self.added_variance)
-        return np.reshape(std, (-1, 1)) * rng.standard_normal((len(indices), n_features))
+    def _sample_offsets(self, indices, n_features, random):
+        std = _selected_std(random, self.variance, indices, self.added_variance)
+        return std.reshape(-1, 1) * random.normal((len(indices), n_features))
 
 
 class Diagonal(CovarianceStructure):
@@ -227,9 +267,9 @@ class Diagonal(CovarianceStructure):
         variances = ns.asarray(self.variances, like=centers) + self.added_variance
         return PreparedDiagonal(ns, centers, _positive(ns, variances, "variances"))
 
-    def _sample_offsets(self, indices, n_features, rng):
-        std = np.sqrt(self._numpy("variances")[indices] + self.added_variance)
-        return std * rng.standard_normal(std.shape)
+    def _sample_offsets(self, indices, n_features, random):
+        std = _selected_std(random, self.variances, indices, self.added_variance)
+        return std * random.normal(std.shape)
 
 
 class LowRank(CovarianceStructure):
@@ -277,14 +317,12 @@ class LowRank(CovarianceStructure):
         factors = ns.asarray(self.factors, like=centers)
         return PreparedLowRank(ns, centers, _positive(ns, tau, "isotropic variances"), factors)
 
-    def _sample_offsets(self, indices, n_features, rng):
-        factors = self._numpy("factors")[indices]
-        variance = self._numpy("variance")
-        variance = variance if variance.ndim == 0 else variance[indices]
-        std = np.reshape(np.sqrt(variance + self.added_variance), (-1, 1))
+    def _sample_offsets(self, indices, n_features, random):
+        factors = _drawn(random, self.factors, indices)
+        std = _selected_std(random, self.variance, indices, self.added_variance).reshape(-1, 1)
         n, d, r = factors.shape
-        isotropic = std * rng.standard_normal((n, d))
-        return isotropic + np.einsum("ndr,nr->nd", factors, rng.standard_normal((n, r)))
+        isotropic = std * random.normal((n, d))
+        return isotropic + (factors @ random.normal((n, r, 1)))[..., 0]
 
 
 class Full(CovarianceStructure):
@@ -320,7 +358,7 @@ class Full(CovarianceStructure):
     def _prepare(self, ns, centers):
         return PreparedFull(ns, centers, cholesky(ns, self._shifted(ns, centers), "covariances"))
 
-    def _sample_offsets(self, indices, n_features, rng):
-        ns = NumpyNamespace()
-        chol = cholesky(ns, self._shifted(ns, self._numpy("covariances")), "covariances")[indices]
-        return np.einsum("nkd,nd->nk", chol, rng.standard_normal((len(indices), n_features)))
+    def _sample_offsets(self, indices, n_features, random):
+        covariances = random.ns.asarray(self.covariances, like=random.like)
+        chol = cholesky(random.ns, self._shifted(random.ns, covariances), "covariances")[indices]
+        return (chol @ random.normal((len(indices), n_features, 1)))[..., 0]
