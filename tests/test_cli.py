@@ -141,7 +141,7 @@ def test_fit_wpo_with_parameters(files):
     from wpokernel import load
 
     model = load(folder / "wpo.npz")
-    assert model.structure_ == "diagonal" and model.random_state == 0 and model.n_iter_ <= 3
+    assert model.structure_ == "diagonal" and model.random_state == 0 and model.n_train_steps_ <= 3
 
 
 @pytest.mark.parametrize("setup, args, message", [

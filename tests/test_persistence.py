@@ -127,7 +127,7 @@ def test_round_trip_keeps_parameters_and_fitted_attributes(data, tmp_path):
     loaded = load(model.save(tmp_path / "m.npz"))
     assert type(loaded) is WPOKernelScore
     assert loaded.get_params() == model.get_params()
-    assert loaded.history_ == model.history_ and loaded.n_iter_ == model.n_iter_
+    assert loaded.history_ == model.history_ and loaded.n_train_steps_ == model.n_train_steps_
     for a, b in zip(loaded.factor_network_.state_dict().values(),
                     model.factor_network_.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -256,7 +256,7 @@ def test_memorization_histogram_matches_brute_force_ratios(threshold, bins):
     rng = np.random.default_rng(14)
     X_train, X_test = rng.normal(size=(80, 2)), rng.normal(size=(60, 2))
     samples = np.vstack([X_train[:25], rng.normal(size=(25, 2))])
-    ax = plot_memorization_histogram(samples, X_test, X_train, threshold=threshold, bins=bins)
+    ax = plot_memorization_histogram(samples, X_train, X_test, threshold=threshold, bins=bins)
     edges = np.linspace(0.0, 1.0, bins + 1)
     fractions = []
     for patch, points in zip(ax.patches, (samples, X_test)):
@@ -291,7 +291,7 @@ def _draw_each(rng):
         "samples_2d": plot_samples_2d(X2, {"a": X2 + 1.0}),
         "pairs": plot_pairs(X4, X4 + 1.0),
         "nearest_images": plot_nearest_training_images(X4[:5] + 0.1, X4, (2, 2)),
-        "memorization_histogram": plot_memorization_histogram(X2, X2 + 0.1, X2).figure,
+        "memorization_histogram": plot_memorization_histogram(X2, X2, X2 + 0.1).figure,
     }
 
 
@@ -448,7 +448,7 @@ def _figure_with_axes():
             r"Expected threshold in \(0, 1\], got 1.5",
         ),
         (
-            lambda: plot_memorization_histogram(_X2, _X3, _X2),
+            lambda: plot_memorization_histogram(_X2, _X2, _X3),
             r"Expected X_test to have the same number of features as X_train \(2\), got 3",
         ),
         (
@@ -456,7 +456,7 @@ def _figure_with_axes():
             r"Expected samples to have the same number of features as X_train \(2\), got 3",
         ),
         (
-            lambda: plot_memorization_histogram(_X2, _X2, _X2[:1]),
+            lambda: plot_memorization_histogram(_X2, _X2[:1], _X2),
             "Expected X_train to have at least 2 rows, got 1",
         ),
         (

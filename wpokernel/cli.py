@@ -13,8 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-from wpokernel.datasets import TOY_NAMES
-
 __all__ = ["build_parser", "main"]
 
 _EXIT_ERROR = 2
@@ -37,6 +35,24 @@ def _int_at_least(minimum):
         return value
 
     return parse
+
+
+class _ToyNames:
+    """The names of :data:`wpokernel.datasets.TOY_NAMES`, read only when ``demo``'s arguments
+    are parsed or its help is shown: importing the data sets loads scikit-learn and SciPy,
+    which ``wpokernel --help`` must not wait for."""
+
+    @staticmethod
+    def _names():
+        from wpokernel.datasets import TOY_NAMES
+
+        return TOY_NAMES
+
+    def __contains__(self, name):
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
 
 
 #: Model names of ``wpokernel fit --model`` -> estimator class names in wpokernel.estimators.
@@ -120,13 +136,12 @@ def build_parser():
     _add_model_commands(commands)
     demo = commands.add_parser(
         "demo",
-        help="compare a memorizing and a smoothed empirical score model on a 2-D toy",
-        description="Fit EmpiricalScore() and an EmpiricalScore with a cross-validated bandwidth "
-        "to a 2-D toy, "
-        "sample both, save the samples and a figure, and print memorization and "
-        "quality diagnostics.",
+        help="compare a memorizing score model, a kernel density and WPOKernelScore on a 2-D toy",
+        description="Fit EmpiricalScore(), an EmpiricalScore with a cross-validated bandwidth "
+        "and WPOKernelScore() to a 2-D toy, sample all three, save the samples and a figure, "
+        "and print memorization and quality diagnostics.",
     )
-    demo.add_argument("--dataset", choices=TOY_NAMES, default="2spirals", metavar="NAME",
+    demo.add_argument("--dataset", choices=_ToyNames(), default="2spirals", metavar="NAME",
                       help="toy data set, one of %(choices)s (default: %(default)s)")
     demo.add_argument("--n-train", type=_int_at_least(_MIN_POINTS), default=1000, metavar="N",
                       help="number of training points (default: %(default)s)")

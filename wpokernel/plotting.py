@@ -490,11 +490,12 @@ def plot_nearest_training_images(
 
 
 def plot_memorization_histogram(
-    samples, X_test, X_train, *, threshold=DEFAULT_MEMORIZATION_THRESHOLD, bins=30, ax=None
+    samples, X_train, X_test, *, threshold=DEFAULT_MEMORIZATION_THRESHOLD, bins=30, ax=None
 ):
     r"""Histograms of the memorization ratio of generated samples and of held-out data.
 
-    Both sets are compared with the training set: for each point :math:`x` the ratio
+    The arrays come in the order of every diagnostic, ``(samples, X_train, X_test)``
+    (:func:`wpokernel.diagnostics.copy_gap`). Both sets are compared with the training set: for each point :math:`x` the ratio
     :math:`r(x) = d_1(x) / d_2(x)` of the distances to its nearest and second-nearest training
     points (:func:`wpokernel.diagnostics.memorization_ratio`). The two density histograms
     share ``bins`` equal bins on [0, 1]; a dashed line marks ``threshold``, and the legend gives
@@ -505,10 +506,10 @@ def plot_memorization_histogram(
     ----------
     samples : array-like of shape (n_samples, n_features)
         Generated points.
-    X_test : array-like of shape (n_test, n_features)
-        Held-out data, not used for training.
     X_train : array-like of shape (n_train, n_features)
         Training points; at least two.
+    X_test : array-like of shape (n_test, n_features)
+        Held-out data, not used for training.
     threshold : float, default=1/3
         Ratio :math:`\tau` in (0, 1] below which a point counts as memorized.
     bins : int, default=30
@@ -535,7 +536,7 @@ def plot_memorization_histogram(
     >>> from wpokernel.plotting import plot_memorization_histogram
     >>> rng = np.random.default_rng(0)
     >>> X_train, X_test = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
-    >>> ax = plot_memorization_histogram(X_train[:50], X_test, X_train)
+    >>> ax = plot_memorization_histogram(X_train[:50], X_train, X_test)
     >>> ax.get_legend().get_texts()[0].get_text()
     'generated samples: 1.000 memorized'
     """

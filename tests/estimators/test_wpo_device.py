@@ -1,4 +1,5 @@
-"""WPOKernelScore on a CUDA device: same model as on the CPU, returned on the CPU."""
+"""WPOKernelScore on a CUDA device: trained there, the same model as on the CPU, its mixture
+kept on the device and its network returned on the CPU."""
 
 import pickle
 
@@ -16,12 +17,14 @@ def spirals():
     return X[:400], X[400:]
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch")
-def test_cuda_training_matches_the_cpu_and_returns_a_cpu_model(spirals):
+def test_cuda_training_matches_the_cpu(spirals):
     params = {"max_steps": 50, "progress": False, "random_state": 0}
     cpu = WPOKernelScore(**params).fit(spirals[0])
     gpu = WPOKernelScore(device="cuda", **params).fit(spirals[0])
     assert all(p.device.type == "cpu" for p in gpu.factor_network_.parameters())
+    assert gpu.device_ == "cuda" and gpu.field_.centers.device.type == "cuda"
     # Same seeds and float64 on both devices: only the rounding of the reductions differs.
     np.testing.assert_allclose(gpu.score_samples(spirals[1]), cpu.score_samples(spirals[1]),
                                rtol=1e-6)

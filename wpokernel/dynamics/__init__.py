@@ -7,7 +7,7 @@ mixture on a GPU or a torch network is integrated where it lives. The estimators
 samplers and ODE log-likelihoods are these functions applied to their fields.
 """
 
-from .divergence import autograd_divergence, hutchinson_divergence
+from .divergence import autograd_divergence, exact_divergence, hutchinson_divergence
 from .grids import check_grid, cosine_grid, counter_grid, gap_grid, heat_grid, squared_grid
 from .heat import HeatSchedule
 from .integrators import (
@@ -27,6 +27,7 @@ __all__ = [
     "counter_grid",
     "euler",
     "euler_maruyama",
+    "exact_divergence",
     "gap_grid",
     "heat_grid",
     "heun",

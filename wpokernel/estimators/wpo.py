@@ -359,6 +359,9 @@ class WPOKernelScore(BaseMixtureScore):
                                      self.depth, mean, scale, *bounds)
             return FreeFactors(n_centers, n_features, self.structure_, self.rank_, scale, *bounds)
 
+    def _training_device(self):
+        return torch.device(self.device)
+
     # ------------------------------------------------------------ the hook
     def _fit_field(self, X, sample_weight):
         del sample_weight  # all ones: this fit takes no weights
@@ -397,7 +400,7 @@ class WPOKernelScore(BaseMixtureScore):
         )
         model = self._new_model(len(centers), X_fit.shape[1], X_fit.mean(axis=0), scale,
                                 int(rng.randint(_SEED_BOUND)))
-        device = torch.device(self.device)
+        device = self._training_device()
         model = model.to(device)
         centers_t = torch.as_tensor(centers, device=device)
         target = tuple(t.to(device) for t in target)
