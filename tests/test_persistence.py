@@ -23,6 +23,7 @@ from wpokernel.estimators.interpolant import StochasticInterpolant
 from wpokernel.estimators.schrodinger import SchrodingerBridge
 from wpokernel.estimators.score_difference import ScoreDifferenceFlow
 from wpokernel.estimators.wpo import WPOKernelScore
+from wpokernel._model_schema import allowed_attributes
 from wpokernel.persistence import _checksum
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -179,20 +180,27 @@ def test_a_modified_file_is_refused(saved):
         load(saved)
 
 
-def test_a_file_of_another_version_is_refused(saved):
-    _rewrite(saved, edit_metadata=lambda m: m.update(wpokernel_version="0.0.1"))
-    with pytest.raises(ValueError, match=f"saved by wpokernel 0.0.1, this is wpokernel "
-                                         f"{wpokernel.__version__}"):
-        load(saved)
-    _rewrite(saved, edit_metadata=lambda m: m.update(format_version=99))
-    with pytest.raises(ValueError, match="format version 1, got 'wpokernel-model' version 99"):
+def test_files_of_any_package_version_with_this_layout_load(saved, data):
+    model = load(saved)
+    _rewrite(saved, edit_metadata=lambda m: m.update(wpokernel_version="0.9.7"))
+    np.testing.assert_array_equal(load(saved).score_samples(data[1]), model.score_samples(data[1]))
+
+
+@pytest.mark.parametrize("version, match", [
+    (99, r"layout version 99, newer than the 2 this wpokernel reads .*; upgrade wpokernel"),
+    (1, r"layout version 1, written by wpokernel .* before the estimators' parameters were "
+        r"renamed; refit"),
+])
+def test_layouts_of_other_versions_are_refused_with_the_reason(saved, version, match):
+    _rewrite(saved, edit_metadata=lambda m: m.update(format_version=version))
+    with pytest.raises(ValueError, match=match):
         load(saved)
 
 
 def test_classes_outside_the_allow_list_are_refused(saved):
     _rewrite(saved, edit_metadata=lambda m: m["model"].update(__estimator__="subprocess.Popen"))
-    with pytest.raises(ValueError, match="Expected a wpokernel estimator in the model file, got "
-                                         "'subprocess.Popen'"):
+    with pytest.raises(ValueError, match=r"Expected a wpokernel estimator in the model file .*"
+                                         r"model\.npz, got 'subprocess.Popen'"):
         load(saved)
 
 
@@ -211,18 +219,186 @@ def test_pickled_payloads_are_never_executed(tmp_path):
     payload = np.empty(1, dtype=object)
     payload[0] = _Marker(str(marker))
     np.savez(tmp_path / "evil.npz", metadata=np.array("{}"), checksum=np.array("0"), payload=payload)
-    with pytest.raises(ValueError, match="Expected a wpokernel model file"):
+    with pytest.raises(ValueError, match=r"evil\.npz is not a readable wpokernel model file: entry "
+                                         r"'payload' holds dtype object, not numbers"):
         load(tmp_path / "evil.npz")
     assert not marker.exists()
+    with open(tmp_path / "raw.pkl", "wb") as file:
+        pickle.dump(_Marker(str(marker)), file)
+    with pytest.raises(ValueError, match="raw.pkl is not a wpokernel model file: it is not an "
+                                         ".npz archive") as info:
+        load(tmp_path / "raw.pkl")
+    assert "pickle" not in str(info.value).replace(str(tmp_path), "") and not marker.exists()
 
 
 def test_files_that_are_not_model_files_are_refused(tmp_path):
     (tmp_path / "text.npz").write_text("not an archive")
-    with pytest.raises(ValueError, match="Expected a wpokernel model file"):
+    with pytest.raises(ValueError, match=r"text\.npz is not a wpokernel model file: it is not an "
+                                         r"\.npz archive"):
         load(tmp_path / "text.npz")
+    np.savetxt(tmp_path / "data.csv", np.zeros((3, 2)), delimiter=",")
+    with pytest.raises(ValueError, match=r"data\.csv is not a wpokernel model file") as info:
+        load(tmp_path / "data.csv")
+    assert "pickle" not in str(info.value)
     np.savez(tmp_path / "plain.npz", x=np.zeros(3))
-    with pytest.raises(ValueError, match="without model metadata"):
+    with pytest.raises(ValueError, match=r"plain\.npz is not a readable wpokernel model file: it "
+                                         r"has no 'metadata' entry"):
         load(tmp_path / "plain.npz")
+
+
+def test_load_finds_the_file_save_wrote(data, tmp_path):
+    model = EmpiricalScore(bandwidth=0.2).fit(data[0])
+    assert model.save(tmp_path / "m") == tmp_path / "m.npz"
+    np.testing.assert_array_equal(load(tmp_path / "m").score_samples(data[1]),
+                                  model.score_samples(data[1]))
+    with pytest.raises(ValueError, match=r"Expected a wpokernel model file at .*missing, got no "
+                                         r"such file \(nor .*missing\.npz\)"):
+        load(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------ damaged files
+
+def _damaged(saved, edit):
+    raw = bytearray(saved.read_bytes())
+    saved.write_bytes(bytes(edit(raw)))
+    return saved
+
+
+def _flip(position):
+    def edit(raw):
+        raw[position(len(raw))] ^= 0xFF
+        return raw
+
+    return edit
+
+
+@pytest.mark.parametrize("edit", [
+    _flip(lambda n: n // 3),  # inside the compressed data
+    _flip(lambda n: n - 30),  # in the zip directory at the end
+    _flip(lambda n: 40),  # in the first entry's local header
+    lambda raw: raw[:10],
+    lambda raw: raw[:len(raw) // 2],
+    lambda raw: raw[:-1],
+], ids=["data byte", "directory byte", "header byte", "10 bytes", "half", "all but one byte"])
+def test_a_damaged_file_is_a_clear_error_naming_it(saved, edit):
+    with pytest.raises(ValueError, match=rf"{saved.name} (is not a|is not a readable|is not a "
+                                         r"valid|was modified)") as info:
+        load(_damaged(saved, edit))
+    assert "zlib" not in type(info.value).__module__
+
+
+def _zeros_entry(path, key, n_bytes):
+    """Replace the entry ``key`` of a model file by ``n_bytes`` of zeros, written in chunks."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as old:
+        kept = {info.filename: old.read(info) for info in old.infolist() if info.filename != key + ".npy"}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+        for name, content in kept.items():
+            new.writestr(name, content)
+        header = {"descr": "<f8", "fortran_order": False, "shape": (n_bytes // 8,)}
+        with new.open(key + ".npy", "w", force_zip64=True) as stream:
+            np.lib.format.write_array_header_2_0(stream, header)
+            chunk = bytes(2**20)
+            for _ in range(n_bytes // len(chunk)):
+                stream.write(chunk)
+
+
+def test_a_decompression_bomb_is_refused_before_its_data_is_read(saved, monkeypatch):
+    # 256 MiB of zeros where the model's centers were (about 250 KiB compressed): the shapes
+    # declared by the entry's header do not fit the model, so nothing is decompressed.
+    import zipfile
+
+    with np.load(saved, allow_pickle=False) as archive:
+        metadata = json.loads(str(archive["metadata"]))
+    centers = metadata["model"]["fitted"]["field_"]["__field__"]["centers"]["__array__"]
+    _zeros_entry(saved, centers, 256 * 2**20)
+
+    read = []
+    original_read, original_readinto = zipfile.ZipExtFile.read, zipfile.ZipExtFile.readinto
+    monkeypatch.setattr(zipfile.ZipExtFile, "read",
+                        lambda self, n=-1: read.append(n) or original_read(self, n))
+    monkeypatch.setattr(zipfile.ZipExtFile, "readinto",
+                        lambda self, b: read.append(len(b)) or original_readinto(self, b))
+    with pytest.raises(ValueError, match=r"model\.npz is not a readable wpokernel model file: "
+                                         r"model\.fitted\.field_\.centers has shape \(33554432,\)"):
+        load(saved)
+    assert sum(n for n in read if n > 0) < 2**20
+
+
+def test_arrays_larger_than_the_ceiling_are_refused_before_reading(saved):
+    with pytest.raises(ValueError, match=r"its arrays hold \d+ bytes, more than max_bytes=100"):
+        load(saved, max_bytes=100)
+
+
+# ------------------------------------------------------------------ tampered metadata
+
+def _tampered(saved, edit):
+    _rewrite(saved, edit_metadata=edit)  # with a recomputed checksum: anyone can
+    return saved
+
+
+def _model(edit):
+    return lambda metadata: edit(metadata["model"])
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_model(lambda m: m["params"].update(bandwidth=-1)),
+     r"its EmpiricalScore has an invalid parameter: Expected bandwidth >= 0, got -1"),
+    (_model(lambda m: m["params"].update(backend="evil")),
+     r"invalid parameter: Expected backend in \('auto', 'numpy', 'torch', 'keops', 'cupy'\)"),
+    (_model(lambda m: m.update(__estimator__="WPOKernelScore")),
+     r"its WPOKernelScore has parameters \[.*\], which are not those of that class"),
+    (_model(lambda m: m["fitted"].update(__class__="x")),
+     r"has attributes that class does not have: \['__class__'\]"),
+    (_model(lambda m: m["fitted"].update(backdoor_=1)),
+     r"has attributes that class does not have: \['backdoor_'\]"),
+    (_model(lambda m: m["fitted"].update(n_features_in_=3)),
+     r"model\.mean_ is not of shape \(3,\)"),
+    (_model(lambda m: m["fitted"]["field_"]["__field__"].update(beta=-1.0)),
+     "a mixture field's beta, backend or working_memory is invalid"),
+    (_model(lambda m: m["fitted"]["field_"]["__field__"].update(extra=1)),
+     "a mixture field has other attributes"),
+    (lambda metadata: metadata.update(model={"__os__": "system"}), "it holds no estimator|does not read"),
+])
+def test_tampered_metadata_is_checked_like_the_parameters(saved, edit, match):
+    with pytest.raises(ValueError, match=match):
+        load(_tampered(saved, edit))
+
+
+def test_deeply_nested_metadata_is_refused(saved):
+    def nest(metadata):
+        deep = {}
+        for _ in range(100_000):
+            deep = {"__dict__": {"a": deep}}
+        metadata["model"]["fitted"]["deep_"] = deep
+
+    _rewrite_text(saved, nest)
+    with pytest.raises(ValueError, match="its metadata is not JSON of bounded depth"):
+        load(saved)
+
+
+def _rewrite_text(path, edit_metadata):
+    """As _rewrite, for metadata too deep for json.dumps: written with a plain string join."""
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {key: archive[key] for key in archive.files}
+    metadata = json.loads(str(entries.pop("metadata")))
+    entries.pop("checksum")
+    edit_metadata(metadata)
+    deep = metadata["model"]["fitted"].pop("deep_")
+    depth = 0
+    while deep:
+        depth, deep = depth + 1, deep["__dict__"]["a"]
+    text = json.dumps(metadata, sort_keys=True)
+    text = text[:-2] + ', "deep_": ' + '{"__dict__": {"a": ' * depth + "{}" + "}}" * depth + "}}"
+    np.savez(path, metadata=np.array(text), checksum=np.array(_checksum(text, entries)), **entries)
+
+
+def test_every_fitted_attribute_of_every_estimator_is_documented(data):
+    for estimator, fit_params in MODELS.values():
+        model = _fit(clone(estimator), data[0], **fit_params)
+        fitted = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+        assert fitted <= allowed_attributes(type(model)), (type(model).__name__, fitted)
 
 
 def test_unsupported_attributes_are_refused_on_save(tmp_path):

@@ -8,8 +8,23 @@ A model file is one NumPy ``.npz`` archive holding
 * one entry per array (numeric dtypes only);
 * ``checksum``: the SHA-256 of the metadata and of every array's bytes, dtype and shape.
 
-Loading reads the archive with ``allow_pickle=False``, checks the checksum and the versions,
-and rebuilds only objects of an explicit allow-list (the estimators, which enter the registry
+Loading (:func:`load`) never unpickles and never runs code from the file. In order, it
+
+1. finds the file (``load("m")`` reads ``m.npz``, as ``save("m")`` writes it);
+2. opens the zip archive and reads every entry's ``.npy`` header, refusing non-numeric or
+   inconsistent entries (:mod:`wpokernel._model_archive`);
+3. reads the metadata (at most 64 MiB of JSON, nested at most 64 levels), checks the file
+   layout's ``format_version`` — files of any package version with a layout this code reads
+   load; a newer layout is refused with a message that says so;
+4. checks the shapes every array declares against what the model they belong to needs, and
+   their total size against a ceiling (``max_bytes``, 4 GiB by default), before any data is
+   decompressed (:mod:`wpokernel._model_schema`);
+5. reads the arrays in chunks while the checksum is computed, and refuses a mismatch;
+6. rebuilds the objects, runs every estimator's parameter constraints and refuses fitted
+   attributes its class does not document.
+
+Every failure is a ``ValueError`` that names the file and what is wrong with it. Objects are
+rebuilt only from an explicit allow-list (the estimators, which enter the registry
 of :class:`SaveMixin` when their class is defined, the mixture field, the covariance
 structures of :attr:`~wpokernel.reductions.CovarianceStructure.registry`, the networks of
 :data:`wpokernel.neural.NETWORKS`, small package objects rebuilt from their constructor
@@ -23,7 +38,6 @@ Pickle keeps working for scikit-learn users (``pickle.dump(model, f)``); these f
 format to share models with.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -31,17 +45,23 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from ._model_archive import DEFAULT_MAX_BYTES, new_digest, open_archive, resolve_model_path
+from ._model_schema import check_declared_shapes, check_estimator_state
 from .interpolant_coefficients import InterpolantCoefficients
 from .mixture import GaussianMixtureField
 from .neural import NETWORKS
-from .reductions import CovarianceStructure
+from .reductions import BACKENDS, CovarianceStructure
 
-__all__ = ["FORMAT_VERSION", "SaveMixin", "load", "save"]
+__all__ = ["DEFAULT_MAX_BYTES", "FORMAT_VERSION", "SaveMixin", "load", "save"]
 
-#: Version of the file layout; files of another layout are refused.
-FORMAT_VERSION = 1
+#: Version of the file layout and of the estimators' parameter vocabulary. Files of this
+#: layout load whatever package version wrote them; version 1 (before the parameters were
+#: renamed, wpokernel 0.1) and newer layouts are refused with a message that says so.
+FORMAT_VERSION = 2
 _FORMAT_NAME = "wpokernel-model"
 _METADATA_KEY, _CHECKSUM_KEY = "metadata", "checksum"
+_MAX_METADATA_BYTES = 64 * 2**20
+_MAX_CHECKSUM_BYTES = 4096
 
 
 # ---------------------------------------------------------------------------- allow-lists
@@ -140,80 +160,141 @@ class _Encoder:
 
 
 # ---------------------------------------------------------------------------- decoding
-class _Decoder:
-    """Rebuilds an object tree from JSON values and the archive's arrays (allow-lists only)."""
+_KINDS = ("__array__", "__tuple__", "__strings__", "__dict__", "__random_state__",
+          "__estimator__", "__field__", "__covariance__", "__module__", "__object__")
 
-    def __init__(self, arrays):
-        self.arrays = arrays
+
+class _Decoder:
+    """Rebuilds an object tree from JSON values and the archive's arrays (allow-lists only).
+
+    Every problem raises a ``ValueError`` that names the file (:meth:`error`).
+    """
+
+    def __init__(self, arrays, path):
+        self.arrays, self.path = arrays, path
+
+    def error(self, reason):
+        return ValueError(f"{self.path} is not a valid wpokernel model file: {reason}.")
 
     def decode(self, value):
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, list):
             return [self.decode(v) for v in value]
-        if not isinstance(value, dict) or len(value) == 0:
-            raise ValueError(f"Expected an encoded value in the model file, got {value!r}.")
-        kind = next((key for key in value if key.startswith("__")), None)
+        kind = next((key for key in value if key in _KINDS), None) if isinstance(value, dict) else None
+        if kind is None:
+            raise self.error(f"it holds a value this code does not read, {str(value)[:80]!r}")
         decoder = {"__array__": self.array, "__tuple__": lambda v: tuple(self.decode(x) for x in v),
-                   "__strings__": lambda v: np.asarray(v, dtype=object),
-                   "__dict__": lambda v: {k: self.decode(x) for k, x in v.items()},
+                   "__strings__": self.strings, "__dict__": self.mapping,
                    "__random_state__": self.random_state, "__estimator__": self.estimator,
                    "__field__": self.field, "__covariance__": self.covariance,
-                   "__module__": self.module, "__object__": self.constructed}.get(kind)
-        if decoder is None:
-            raise ValueError(f"Expected a known entry in the model file, got {kind!r}.")
+                   "__module__": self.module, "__object__": self.constructed}[kind]
         named = ("__estimator__", "__covariance__", "__module__", "__object__")
         return decoder(value) if kind in named else decoder(value[kind])
 
     def array(self, key):
-        if key not in self.arrays:
-            raise ValueError(f"Expected array {key!r} in the model file; it is missing.")
-        return self.arrays[key]
+        if not isinstance(key, str) or key not in self.arrays:
+            raise self.error(f"array {key!r} is missing")
+        return np.array(self.arrays[key])
+
+    def strings(self, values):
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self.error("a list of strings holds something else")
+        return np.asarray(values, dtype=object)
+
+    def mapping(self, value):
+        if not isinstance(value, dict):
+            raise self.error(f"a mapping is a {type(value).__name__}")
+        return {k: self.decode(x) for k, x in value.items()}
 
     def random_state(self, state):
         rng = np.random.RandomState()
-        rng.set_state(tuple(self.decode(state)))
+        try:
+            rng.set_state(tuple(self.decode(state)))
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"a random state is malformed ({exc})") from exc
         return rng
 
+    def build(self, cls, arguments, what):
+        """``cls(**arguments)``, its failures as the file's errors."""
+        if not isinstance(arguments, dict):
+            raise self.error(f"the arguments of a {what} are not a mapping")
+        try:
+            return cls(**{k: self.decode(v) for k, v in arguments.items()})
+        except (TypeError, ValueError, RuntimeError) as exc:
+            if str(exc).startswith(str(self.path)):
+                raise
+            raise self.error(f"its {cls.__name__} cannot be built from the file's values ({exc})") \
+                from exc
+
     def estimator(self, value):
-        cls = _known(_estimator_classes(), value["__estimator__"], "estimator")
-        estimator = cls(**{k: self.decode(v) for k, v in value["params"].items()})
-        for name, encoded in value["fitted"].items():
+        cls = self.known(_estimator_classes(), value.get("__estimator__"), "estimator")
+        params, fitted = value.get("params"), value.get("fitted")
+        if not isinstance(params, dict) or set(params) != set(cls().get_params(deep=False)):
+            raise self.error(f"its {cls.__name__} has parameters {sorted(params or {})}, which "
+                             "are not those of that class")
+        estimator = self.build(cls, params, "estimator")
+        if not isinstance(fitted, dict):
+            raise self.error(f"the fitted attributes of its {cls.__name__} are not a mapping")
+        check_estimator_state(estimator, fitted, self.error)
+        for name, encoded in fitted.items():
             setattr(estimator, name, self.decode(encoded))
         return estimator
 
     def field(self, value):
+        if not isinstance(value, dict) or set(value) != set(_FIELD_ATTRIBUTES):
+            raise self.error("a mixture field has other attributes than centers, covariance, "
+                             "log_weights, beta, backend and working_memory")
         # Not through __init__, which would renormalize the log-weights and change their last
         # bits: a loaded model must give identical results.
         field = GaussianMixtureField.__new__(GaussianMixtureField)
         field.__dict__.update({k: self.decode(v) for k, v in value.items()})
+        self.check_field(field)
         return field
 
+    def check_field(self, field):
+        if not isinstance(field.covariance, CovarianceStructure):
+            raise self.error("a mixture field's covariance is not a covariance structure")
+        for name in ("centers", "log_weights"):
+            if not np.all(np.isfinite(getattr(field, name))):
+                raise self.error(f"a mixture field's {name} are not finite")
+        if not (isinstance(field.beta, float) and field.beta > 0
+                and field.backend in (*BACKENDS, "auto")
+                and isinstance(field.working_memory, (int, float)) and field.working_memory > 0):
+            raise self.error("a mixture field's beta, backend or working_memory is invalid")
+
     def covariance(self, value):
-        cls = _known(_covariance_classes(), value["__covariance__"], "covariance structure")
-        return cls(**{k: self.decode(v) for k, v in value["params"].items()})
+        cls = self.known(_covariance_classes(), value.get("__covariance__"), "covariance structure")
+        return self.build(cls, value.get("params"), "covariance structure")
 
     def constructed(self, value):
-        cls, _ = _known(_constructed_classes(), value["__object__"], "object")
-        return cls(**{k: self.decode(v) for k, v in value["params"].items()})
+        cls, _ = self.known(_constructed_classes(), value.get("__object__"), "object")
+        return self.build(cls, value.get("params"), "object")
 
     def module(self, value):
-        cls = _known(_module_classes(), value["__module__"], "network")
-        module = cls(**self.decode(value["config"]))
-        state = {k: torch.as_tensor(self.decode(v)) for k, v in value["state"].items()}
-        module.load_state_dict(state)
+        cls = self.known(_module_classes(), value.get("__module__"), "network")
+        module = self.build(cls, {k: v for k, v in value.get("config", {}).get("__dict__", {}).items()},
+                            "network")
+        state = {k: torch.as_tensor(self.decode(v)) for k, v in value.get("state", {}).items()}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise self.error(f"its {cls.__name__} state does not fit the network") from exc
         return module.eval()
 
+    def known(self, classes, name, what):
+        if not isinstance(name, str) or name not in classes:
+            raise ValueError(f"Expected a wpokernel {what} in the model file {self.path}, got "
+                             f"{name!r}.")
+        return classes[name]
 
-def _known(classes, name, what):
-    if name not in classes:
-        raise ValueError(f"Expected a wpokernel {what} in the model file, got {name!r}.")
-    return classes[name]
+
+_FIELD_ATTRIBUTES = ("centers", "covariance", "log_weights", "beta", "backend", "working_memory")
 
 
 # ---------------------------------------------------------------------------- files
 def _checksum(metadata, arrays):
-    digest = hashlib.sha256(metadata.encode("utf-8"))
+    digest = new_digest(metadata)
     for key in sorted(arrays):
         array = np.array(arrays[key], order="C")
         digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
@@ -228,7 +309,8 @@ def save(estimator, path):
     ----------
     estimator : wpokernel estimator
     path : str or pathlib.Path
-        Destination; ``.npz`` is appended when missing (as :func:`numpy.savez` does).
+        Destination; ``.npz`` is appended when missing (as :func:`numpy.savez` does), and
+        :func:`load` finds the file by the same name.
 
     Returns
     -------
@@ -250,43 +332,70 @@ def save(estimator, path):
     return path
 
 
-def load(path):
+def _header(archive, path):
+    """The parsed metadata of an open archive, its layout checked."""
+    metadata = archive.read_text(_METADATA_KEY, max_bytes=_MAX_METADATA_BYTES)
+    try:
+        header = json.loads(metadata)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise archive.error(f"its metadata is not JSON of bounded depth ({type(exc).__name__})") \
+            from exc
+    if not isinstance(header, dict) or header.get("format") != _FORMAT_NAME:
+        raise archive.error("its metadata is not that of a wpokernel model")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"The model file {path} has layout version {version!r}, newer than the "
+                         f"{FORMAT_VERSION} this wpokernel reads (it was written by wpokernel "
+                         f"{header.get('wpokernel_version')}); upgrade wpokernel to load it.")
+    if version < FORMAT_VERSION:
+        raise ValueError(f"The model file {path} has layout version {version}, written by "
+                         f"wpokernel {header.get('wpokernel_version')} before the estimators' "
+                         f"parameters were renamed; refit the model with this wpokernel.")
+    return metadata, header
+
+
+def load(path, *, max_bytes=DEFAULT_MAX_BYTES):
     """Read a model written by :func:`save`; no code in the file is ever run.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The model file; ``.npz`` is appended when the name without it does not exist.
+    max_bytes : int, default=DEFAULT_MAX_BYTES
+        Largest total size of the model's arrays, decompressed (4 GiB by default).
+
+    Returns
+    -------
+    estimator
+        The estimator, fitted as it was saved (its state on the CPU).
 
     Raises
     ------
     ValueError
-        The file is not a wpokernel model file, was modified after saving (checksum), or was
-        written by another wpokernel version or file layout.
+        The file does not exist, is not a wpokernel model file, is damaged or was modified
+        after saving (checksum), declares arrays its model does not need or larger than
+        ``max_bytes``, holds invalid parameters or attributes, or has a layout of another
+        version; the message names the file and the reason.
     """
-    from . import __version__
-
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an archive")
-        with archive:
-            entries = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"Expected a wpokernel model file (.npz) at {path}, got an unreadable "
-                         f"file: {exc}") from exc
-    if _METADATA_KEY not in entries or _CHECKSUM_KEY not in entries:
-        raise ValueError(f"Expected a wpokernel model file at {path}, got an archive without "
-                         "model metadata.")
-    metadata = str(entries.pop(_METADATA_KEY))
-    checksum = str(entries.pop(_CHECKSUM_KEY))
-    if _checksum(metadata, entries) != checksum:
+    path = resolve_model_path(path)
+    with open_archive(path) as archive:
+        metadata, header = _header(archive, path)
+        keys = [k for k in archive.headers if k not in (_METADATA_KEY, _CHECKSUM_KEY)]
+        if archive.nbytes(keys) > max_bytes:
+            raise archive.error(f"its arrays hold {archive.nbytes(keys)} bytes, more than "
+                                f"max_bytes={max_bytes}")
+        check_declared_shapes(header.get("model"), {k: archive.headers[k][1] for k in keys},
+                              archive.error)
+        checksum = archive.read_text(_CHECKSUM_KEY, max_bytes=_MAX_CHECKSUM_BYTES)
+        digest = new_digest(metadata)
+        arrays = archive.read_arrays(keys, digest)
+    if digest.hexdigest() != checksum:
         raise ValueError(f"The model file {path} was modified after it was saved (checksum "
                          "mismatch); refusing to load it.")
-    header = json.loads(metadata)
-    if header.get("format") != _FORMAT_NAME or header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"Expected a {_FORMAT_NAME} file of format version {FORMAT_VERSION}, "
-                         f"got {header.get('format')!r} version {header.get('format_version')!r}.")
-    if header.get("wpokernel_version") != __version__:
-        raise ValueError(f"The model file {path} was saved by wpokernel "
-                         f"{header.get('wpokernel_version')}, this is wpokernel {__version__}; "
-                         "refit the model or install the version that saved it.")
-    return _Decoder(entries).decode(header["model"])
+    model = _Decoder(arrays, path).decode(header.get("model"))
+    if not isinstance(model, BaseEstimator):
+        raise ValueError(f"{path} is not a valid wpokernel model file: it holds no estimator.")
+    return model
 
 
 class SaveMixin:
