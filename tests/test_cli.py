@@ -148,12 +148,19 @@ def test_fit_wpo_with_parameters(files):
     (None, ("fit", "missing.npy", "-o", "m.npz"), "Expected an existing data file"),
     (None, ("fit", "train.txt", "-o", "m.npz"), "Expected a data file ending in"),
     ("nan.csv", ("fit", "nan.csv", "-o", "m.npz"), "Expected finite numbers"),
-    ("words.csv", ("fit", "words.csv", "-o", "m.npz"), "Could not read numbers"),
+    ("words.csv", ("fit", "words.csv", "-o", "m.npz"),
+     "Could not read numbers from words.csv: row 2, column 2 holds 'x', not a number"),
+    ("ragged.csv", ("fit", "ragged.csv", "-o", "m.npz"), "row 3 has 1 values where row 1 has 2"),
+    ("empty.csv", ("fit", "empty.csv", "-o", "m.npz"), "Could not read numbers from empty.csv: "
+                                                      "the file is empty"),
+    ("words.csv", ("fit", "words.csv", "-o", "no/such/dir/m.npz"),
+     "Expected an existing folder for the output 'no/such/dir/m.npz'"),
     ("cube.npy", ("fit", "cube.npy", "-o", "m.npz"), "Expected a 2-D array"),
     ("two.npz", ("fit", "two.npz", "-o", "m.npz"), "Expected one array"),
     (None, ("fit", "train.npy", "-p", "max_steps=-1", "-o", "m.npz"), "Expected max_steps >= 0"),
     (None, ("fit", "train.npy", "-p", "colour=1", "-o", "m.npz"), "Invalid parameter 'colour'"),
-    (None, ("sample", "train.npy", "-n", "3", "-o", "s.npy"), "Expected a wpokernel model file"),
+    (None, ("sample", "train.npy", "-n", "3", "-o", "s.npy"),
+     "train.npy is not a wpokernel model file: it is not an .npz archive"),
     ("model", ("sample", "model.npz", "-n", "3", "-o", "s.txt"), "ending in .npy or .csv"),
     ("model", ("sample", "model.npz", "-n", "3", "-o", "s.npy", "--method", "magic"),
      "Expected method in"),
@@ -165,6 +172,10 @@ def test_bad_input_is_one_line_and_exit_code_2(files, setup, args, message):
         (folder / "nan.csv").write_text("1,2\n3,nan\n")
     elif setup == "words.csv":
         (folder / "words.csv").write_text("a,b\n1,x\n")
+    elif setup == "ragged.csv":
+        (folder / "ragged.csv").write_text("1,2\n3,4\n5\n")
+    elif setup == "empty.csv":
+        (folder / "empty.csv").write_text("")
     elif setup == "cube.npy":
         np.save(folder / "cube.npy", np.zeros((2, 2, 2)))
     elif setup == "two.npz":
@@ -181,3 +192,29 @@ def test_bad_parameter_syntax_is_an_argparse_error(files):
     result = _run_cli("fit", "train.npy", "-p", "nonsense", "-o", "m.npz", cwd=files[0])
     assert result.returncode == 2 and "Expected K=V" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_outputs_are_checked_before_any_work_and_never_overwritten(files):
+    folder = files[0]
+    # The output folder is checked before the data is even read: a missing data file would
+    # otherwise be the error.
+    result = _run_cli("fit", "missing.npy", "-o", "no/such/dir/m.npz", cwd=folder)
+    _assert_one_line_error(result, "Expected an existing folder for the output")
+    result = _run_cli("fit", "train.npy", "--model", "empirical", "-o", "m_emp", cwd=folder)
+    assert result.returncode == 0 and "saved to m_emp.npz" in result.stdout
+    # The name fit was given finds the model file it wrote.
+    assert _run_cli("sample", "m_emp", "-n", "3", "-o", "s.npy", cwd=folder).returncode == 0
+    precious = folder / "precious.csv"
+    precious.write_text("keep me")
+    result = _run_cli("sample", "m_emp.npz", "-n", "3", "-o", "precious.csv", cwd=folder)
+    _assert_one_line_error(result, "exists already; pass --force to overwrite it")
+    assert precious.read_text() == "keep me"
+    result = _run_cli("fit", "train.npy", "--model", "empirical", "-o", "m_emp", cwd=folder)
+    _assert_one_line_error(result, "'m_emp.npz' exists already")
+    assert _run_cli("sample", "m_emp.npz", "-n", "3", "-o", "precious.csv", "--force",
+                    cwd=folder).returncode == 0
+    assert np.loadtxt(precious, delimiter=",").shape == (3, 2)
+    (folder / "adir.csv").mkdir()
+    result = _run_cli("sample", "m_emp.npz", "-n", "3", "-o", "adir.csv", cwd=folder)
+    _assert_one_line_error(result, "Expected an output file, got the existing folder 'adir.csv'")
+    assert not (folder / "adir.csv.npz").exists()

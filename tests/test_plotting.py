@@ -192,7 +192,7 @@ def test_nearest_images_match_brute_force_neighbours_and_titles():
     rng = np.random.default_rng(10)
     X_train = rng.uniform(size=(40, 12)) + 100.0
     samples = np.vstack([rng.uniform(size=(4, 12)) + 100.0, X_train[7]])
-    fig = plot_nearest_training_images(samples, X_train, (3, 4))
+    fig = plot_nearest_training_images(samples, X_train, (3, 4), pick="first")
     n = samples.shape[0]
     assert len(fig.axes) == 2 * n
     nearest = _brute_force_nearest(samples, X_train)
@@ -216,11 +216,26 @@ def test_nearest_images_match_brute_force_neighbours_and_titles():
 def test_nearest_images_show_first_n_images():
     rng = np.random.default_rng(11)
     X_train, samples = rng.uniform(size=(20, 6)), rng.uniform(size=(10, 6))
-    fig = plot_nearest_training_images(samples, X_train, [2, 3], n_images=3)
+    fig = plot_nearest_training_images(samples, X_train, [2, 3], n_images=3, pick="first")
     assert len(fig.axes) == 6
     for k in range(3):
         np.testing.assert_array_equal(fig.axes[k].images[0].get_array(), samples[k].reshape(2, 3))
     assert len(plot_nearest_training_images(samples[:2], X_train, (2, 3)).axes) == 4
+
+
+def test_nearest_images_of_sorted_samples_are_a_random_pick():
+    # Samples grouped by component (as GaussianMixture.sample returns them): the first 3 are
+    # all of one component, a random pick is not.
+    rng = np.random.default_rng(12)
+    X_train = rng.uniform(size=(20, 6))
+    samples = np.repeat(np.eye(6)[:5], 4, axis=0)  # 5 "components", 4 samples each
+    fig = plot_nearest_training_images(samples, X_train, (2, 3), n_images=3, random_state=7)
+    expected = samples[np.random.RandomState(7).choice(20, 3, replace=False)]
+    shown = np.array([ax.images[0].get_array().ravel() for ax in fig.axes[:3]])
+    np.testing.assert_array_equal(shown, expected)
+    assert len({tuple(row) for row in shown}) > 1
+    with pytest.raises(ValueError, match=r"Expected pick in \('random', 'first'\), got 'last'"):
+        plot_nearest_training_images(samples, X_train, (2, 3), pick="last")
 
 
 def test_nearest_images_rgb_share_one_affine_map_and_one_channel_is_gray():

@@ -81,10 +81,17 @@ def optional(check):
     return check_or_none
 
 
+# NumPy's RandomState takes seeds below 2**32.
+_SEED_BOUND = 2**32
+
+
 def seed(name, value):
-    """``value`` is None, an int or a ``numpy.random.RandomState``, as scikit-learn accepts."""
+    """``value`` is None, an int in [0, 2**32) or a ``numpy.random.RandomState``, as
+    scikit-learn accepts."""
     if value is not None and not isinstance(value, np.random.RandomState):
         nonnegative_int(name, value)
+        if value >= _SEED_BOUND:
+            raise ValueError(f"Expected {name} < 2**32, got {value}.")
 
 
 def boolean(name, value):

@@ -77,6 +77,10 @@ def _key_value(text):
         return key, value
 
 
+def _add_force(parser):
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+
 def _add_seed_and_progress(parser):
     parser.add_argument("--seed", type=_int_at_least(0), default=None, metavar="S",
                         help="random seed (default: none)")
@@ -94,7 +98,8 @@ def _add_model_commands(commands):
                      metavar="K=V", help="hyper-parameter of the model, repeatable "
                      "(V as JSON: 0.5, true, null, or a string)")
     fit.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL",
-                     help="model file to write (.npz)")
+                     help="model file to write (.npz, appended when missing)")
+    _add_force(fit)
     _add_seed_and_progress(fit)
 
     sample = commands.add_parser("sample", help="draw samples from a saved model",
@@ -106,6 +111,7 @@ def _add_model_commands(commands):
                         help="output file (.npy or .csv)")
     sample.add_argument("--method", default=None, metavar="METHOD",
                         help="sampler of the model, e.g. exact, sde or ode (default: its own)")
+    _add_force(sample)
     _add_seed_and_progress(sample)
 
     evaluate = commands.add_parser("evaluate", help="measure a saved model against data",
@@ -125,6 +131,7 @@ def _add_model_commands(commands):
     score.add_argument("data", type=Path, metavar="DATA", help="data file")
     score.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
                        help="write per-point log-densities (.npy or .csv)")
+    _add_force(score)
 
 
 def build_parser():
@@ -173,10 +180,16 @@ def _load_model(path, progress=None):
     return model
 
 
+def _model_output(path):
+    """The model file ``save`` writes for ``path``: ``.npz`` appended when missing."""
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
 def _run_fit(args):
     from wpokernel import estimators
-    from wpokernel._data_files import read_data
+    from wpokernel._data_files import check_output_path, read_data
 
+    output = check_output_path(_model_output(args.output), (".npz",), force=args.force)
     X = read_data(args.data)
     cls = getattr(estimators, MODELS[args.model])
     model = cls()
@@ -187,14 +200,15 @@ def _run_fit(args):
         params.setdefault("progress", not args.no_progress)
     model.set_params(**params)
     model.fit(X)
-    path = model.save(args.output)
+    path = model.save(output)
     print(f"fitted {type(model).__name__} on {X.shape[0]} points of dimension {X.shape[1]}; "
           f"saved to {path}")
 
 
 def _run_sample(args):
-    from wpokernel._data_files import write_data
+    from wpokernel._data_files import check_output_path, write_data
 
+    check_output_path(args.output, force=args.force)
     model = _load_model(args.model, progress=not args.no_progress)
     kwargs = {} if args.method is None else {"method": args.method}
     samples = model.sample(args.n_samples, random_state=args.seed, **kwargs)
@@ -213,8 +227,10 @@ def _run_evaluate(args):
 
 
 def _run_score(args):
-    from wpokernel._data_files import read_data, write_data
+    from wpokernel._data_files import check_output_path, read_data, write_data
 
+    if args.output is not None:
+        check_output_path(args.output, force=args.force)
     model = _load_model(args.model)
     if not hasattr(model, "score_samples"):
         raise ValueError(f"Expected a model with a log-density, got {type(model).__name__}, "

@@ -60,6 +60,7 @@ _IMAGE_INCHES = 1.4
 _IMAGE_TITLE_INCHES = 0.6
 _HISTOGRAM_SIZE_INCHES = (6.0, 4.0)
 _RGB_CHANNELS = 3
+_PICKS = ("random", "first")
 
 
 # -----------------------------------------------------------------------------------------
@@ -401,7 +402,8 @@ def plot_pairs(
 
 
 def plot_nearest_training_images(
-    samples, X_train, image_shape, *, n_images=8, fig=None, cmap="gray"
+    samples, X_train, image_shape, *, n_images=8, pick="random", random_state=0, fig=None,
+    cmap="gray"
 ):
     r"""Show generated images above their nearest training images.
 
@@ -421,16 +423,23 @@ def plot_nearest_training_images(
     Parameters
     ----------
     samples : array-like of shape (n_samples, n_features)
-        Generated images, flattened in C order. The first ``n_images`` are shown; to show the
-        most memorized ones, pass them sorted by ratio, e.g.
-        ``samples[np.argsort(memorization_ratio(samples, X_train)[1])]``.
+        Generated images, flattened in C order.
     X_train : array-like of shape (n_train, n_features)
         Training images, flattened the same way; at least two.
     image_shape : tuple of int
         ``(height, width)`` or ``(height, width, channels)`` with 1 or 3 channels last, and
         ``prod(image_shape) == n_features``.
     n_images : int, default=8
-        Number of samples shown (all of them if there are fewer).
+        Number of samples shown (all of them, in order, if there are fewer).
+    pick : {"random", "first"}, default="random"
+        Which samples are shown: ``n_images`` drawn at random without replacement
+        (``check_random_state(random_state).choice(n_samples, n_images, replace=False)``), so
+        that samples that come sorted (``GaussianMixture.sample`` returns them grouped by
+        component) still show the whole model; or the first ``n_images``, e.g. to show the
+        most memorized ones after sorting them by ratio,
+        ``samples[np.argsort(memorization_ratio(samples, X_train)[1])]``.
+    random_state : int, RandomState instance or None, default=0
+        Seed of ``pick="random"``.
     fig : Figure, SubFigure or None, default=None
         Empty figure to draw into; ``None`` creates one sized for the grid.
     cmap : str or Colormap, default="gray"
@@ -447,14 +456,14 @@ def plot_nearest_training_images(
     ValueError
         If an input is not a finite 2-D array, the feature counts differ, ``X_train`` has
         fewer than two rows, ``image_shape`` does not match ``n_features``, ``n_images`` is
-        not a positive int, or ``fig`` is not an empty figure.
+        not a positive int, ``pick`` is unknown, or ``fig`` is not an empty figure.
 
     Examples
     --------
     >>> import numpy as np
     >>> from wpokernel.plotting import plot_nearest_training_images
     >>> X_train = np.random.default_rng(0).uniform(size=(100, 64))
-    >>> fig = plot_nearest_training_images(X_train[:3], X_train, (8, 8))
+    >>> fig = plot_nearest_training_images(X_train[:3], X_train, (8, 8), pick="first")
     >>> fig.axes[0].get_title()
     'd1 = 0\nd1/d2 = 0.00'
     """
@@ -463,9 +472,14 @@ def plot_nearest_training_images(
     check_same_features(samples, "samples", X_train, "X_train")
     image_shape = _check_image_shape(image_shape, samples.shape[1])
     n_images = _check_positive_int(n_images, "n_images")
+    if pick not in _PICKS:
+        raise ValueError(f"Expected pick in {_PICKS}, got {pick!r}.")
     _check_figure(fig)
 
     shown = samples[:n_images]
+    if pick == "random" and len(samples) > n_images:
+        shown = samples[check_random_state(random_state).choice(len(samples), n_images,
+                                                                replace=False)]
     budget_bytes = check_working_memory(DEFAULT_WORKING_MEMORY_MB)
     nearest = X_train[nearest_indices(shown, X_train, 1, budget_bytes)[:, 0]]
     # From differences, not the matrix-product formula, so a copy shows d1 = 0 exactly.

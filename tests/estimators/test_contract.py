@@ -109,6 +109,27 @@ def test_invalid_n_samples(fitted, bad, error):
         fitted.sample(bad)
 
 
+def test_an_output_too_large_is_refused_before_any_work(fitted, monkeypatch):
+    # 10^9 samples would be 15 GiB: refused with the ceiling and a batch size, nothing drawn.
+    monkeypatch.setattr(type(fitted), "_initial_state", lambda *a: pytest.fail("work started"))
+    with pytest.raises(ValueError, match=r"Expected at most 67108864 samples of 2 features "
+                                         r"\(1024 MiB\) from one call, got 1000000000; draw them "
+                                         r"in batches"):
+        fitted.sample(10**9)
+
+
+def test_the_conditional_sampler_refuses_an_output_too_large(data):
+    model = ConditionalSchrodingerBridge(bandwidth=0.5, **FAST).fit(data[:, :1], data[:, 1])
+    with pytest.raises(ValueError, match="from one call, got 1000000000"):
+        model.sample(data[:10, :1], 10**8)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32 + 5])
+def test_an_invalid_seed_of_sample_is_a_clear_error(fitted, bad):
+    with pytest.raises(ValueError, match="random_state"):
+        fitted.sample(2, random_state=bad)
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"n_steps": 0}, ValueError, "Expected n_steps >= 1"),
     ({"n_steps": 2.0}, TypeError, "Expected an integer for n_steps"),

@@ -76,6 +76,9 @@ __all__ = [
 ]
 
 _DEVICES = ("cpu", "cuda")
+#: Largest output of one ``sample`` call (1 GiB of float64): larger requests are refused
+#: before anything is allocated; draw them in batches.
+MAX_SAMPLE_BYTES = 2**30
 # Probes of the Hutchinson divergence in an ODE likelihood without a closed-form divergence.
 # Up to as many dimensions the trace over the basis vectors costs no more and is exact.
 _DIVERGENCE_PROBES = 16
@@ -126,6 +129,14 @@ class BaseKernelEstimator(SaveMixin, BaseEstimator):
         progress = self.progress if progress is None else progress
         boolean("progress", progress)
         return n_steps, progress
+
+    def _check_output_size(self, n_rows, n_columns):
+        """Refuse an output of more than :data:`MAX_SAMPLE_BYTES` before any work."""
+        max_rows = max(1, MAX_SAMPLE_BYTES // (8 * n_columns))
+        if n_rows > max_rows:
+            raise ValueError(f"Expected at most {max_rows} samples of {n_columns} features "
+                             f"({MAX_SAMPLE_BYTES // 2**20} MiB) from one call, got {n_rows}; "
+                             f"draw them in batches of at most {max_rows}.")
 
     def _check_method(self, method, methods):
         method = methods[0] if method is None else method
@@ -295,9 +306,16 @@ class BaseGenerativeModel(BaseKernelEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            ``n_samples`` samples would take more than :data:`MAX_SAMPLE_BYTES` (1 GiB):
+            refused before any work.
         """
         check_is_fitted(self)
         positive_int("n_samples", n_samples)
+        self._check_output_size(n_samples, self.n_features_in_)
         seed("random_state", random_state)
         method = self._check_method(method, self._sample_methods)
         n_steps, progress = self._run_settings(n_steps, progress)

@@ -541,6 +541,7 @@ class ConditionalSchrodingerBridge(_KernelConditional):
         """
         X = self._standardize(X)
         positive_int("n_samples", n_samples)
+        self._check_output_size(len(X) * n_samples, self.Y_fit_.shape[1])
         seed("random_state", random_state)
         n_steps, progress = self._run_settings(n_steps, progress)
         x = np.repeat(X, n_samples, axis=0)  # (M n_samples, p)
