@@ -23,7 +23,8 @@ every row is fitted on ``n_train`` draws (default 2000) and estimates the condit
 Rows:
 
 * ``NadarayaWatson()``: the kernel-weighted mean and standard deviation in closed form,
-  bandwidth by 5-fold cross-validation;
+  bandwidth by 5-fold cross-validation (in units of the covariates' root-mean-square spread:
+  the estimators work in standardized coordinates);
 * ``ConditionalSchrodingerBridge()`` and ``ConditionalSchrodingerBridge(residuals=True)``:
   the mean and standard deviation (``ddof=1``) of ``n_samples`` bridge samples per test
   covariate, ``n_steps`` Euler–Maruyama steps each, what ``predict_mean`` and
@@ -194,8 +195,9 @@ def write_markdown(rows, settings, path, *, command, seconds):
         "`predict_std` do; **mean MSE (closed form)** scores `predict`, the exact mean of "
         "the law they sample, and Nadaraya–Watson's estimates are closed form throughout. "
         "The reference row draws as many samples from the true conditional law: the Monte "
-        "Carlo floor of a sample-based estimate. **chosen**: the bandwidth H on X, by "
-        "5-fold cross-validation. See `benchmarks/README.md`.\n",
+        "Carlo floor of a sample-based estimate. **chosen**: the bandwidth H on X, in units "
+        "of the covariates' root-mean-square spread, by 5-fold cross-validation. See "
+        "`benchmarks/README.md`.\n",
     ]
     for model in dict.fromkeys(row["model"] for row in rows):
         model_rows = [row for row in rows if row["model"] == model]

@@ -13,12 +13,13 @@ Rows:
 
 * ``WPOKernelScore()``: the default model, trained on the leave-batch-out likelihood;
 * ``WPOKernelScore(objective="ism")``: trained by implicit score matching;
-* ``WPOKernelScore(max_iter=0)``: the untrained local-PCA initialization of both;
+* ``WPOKernelScore(max_steps=0)``: the untrained local-PCA initialization of both;
 * ``EmpiricalScore(bandwidth=CV)``, ``KernelDensity(bandwidth=CV)`` and
   ``GaussianMixture(n_components=val)``: the rows of ``benchmarks/run.py``, fitted by the
   same helpers;
 * ``EmpiricalScore(), SDE``: the unsmoothed empirical score sampled by the reverse heat-flow
-  SDE down to :math:`s = \varepsilon`, the memorizing reference.
+  SDE down to :math:`t_{\text{stop}} = \sigma_{\min}^2 / \beta^2`, where the noise left is
+  ``sigma_min`` (:math:`10^{-3}` of the data's spread), the memorizing reference.
 
 Every row samples exactly except the SDE row. The targets of the issue are checked on
 ``swissroll6d`` and ``digits``: the default model beats both cross-validated KDEs by at least
@@ -64,11 +65,11 @@ QUICK_DATASETS = ("moons", "swissroll6d", "digits")
 # The issue's digits set is 1200 x 64: real data sets train on at most this many points and
 # test on the rest.
 _REAL_MAX_TRAIN = 1200
-_QUICK_MAX_ITER = 50
+_QUICK_MAX_STEPS = 50
 
 DEFAULT = "WPOKernelScore()"
 ISM = 'WPOKernelScore(objective="ism")'
-INITIALIZATION = "WPOKernelScore(max_iter=0)"
+INITIALIZATION = "WPOKernelScore(max_steps=0)"
 EMPIRICAL_CV = "EmpiricalScore(bandwidth=CV)"
 KDE_CV = "KernelDensity(bandwidth=CV)"
 MIXTURE = "GaussianMixture(n_components=val)"
@@ -90,18 +91,18 @@ def _fit_wpo(options, X_train, random_state):
         f"{model.structure_}, alpha={model.local_scale_:.3g}, "
         f"sigma²={model.local_variance_:.3g}"
     )
-    if model.n_iter_:
-        chosen += f", n_iter={model.n_iter_}, best={model.best_iteration_}"
+    if model.n_train_steps_:
+        chosen += f", steps={model.n_train_steps_}, best={model.best_step_}"
     return model, chosen
 
 
-def estimators(max_iter=None):
-    """The rows: name -> run.Estimator; ``max_iter`` None keeps WPOKernelScore's default."""
-    trained = {} if max_iter is None else {"max_iter": max_iter}
+def estimators(max_steps=None):
+    """The rows: name -> run.Estimator; ``max_steps`` None keeps WPOKernelScore's default."""
+    trained = {} if max_steps is None else {"max_steps": max_steps}
     return {
         DEFAULT: run.Estimator(partial(_fit_wpo, trained)),
         ISM: run.Estimator(partial(_fit_wpo, {**trained, "objective": "ism"})),
-        INITIALIZATION: run.Estimator(partial(_fit_wpo, {"max_iter": 0})),
+        INITIALIZATION: run.Estimator(partial(_fit_wpo, {"max_steps": 0})),
         EMPIRICAL_CV: run.ESTIMATORS[EMPIRICAL_CV],
         KDE_CV: run.ESTIMATORS[KDE_CV],
         MIXTURE: run.ESTIMATORS[MIXTURE],
@@ -226,7 +227,8 @@ set than fresh data do. **C2ST acc.** 0.5: a classifier cannot tell samples from
 The C2ST subsamples the larger set to the size of the smaller. `WPOKernelScore` holds out 10%
 of its training set for early stopping and the calibration of its initialization; its
 **chosen** column gives the covariance structure, the calibrated local-PCA scale alpha and
-variance sigma², and the training steps run and the step kept (0: the initialization).
+variance sigma² (in units of the data's variance: the model works in standardized
+coordinates), and the training steps run and the step kept (0: the initialization).
 
 scikit-learn's `KernelDensity` is wrong in high dimension for test points far from every
 training point (see `benchmarks/README.md`): on digits its test log-likelihood is too high,
@@ -325,9 +327,9 @@ def _parse(argv):
     parser.add_argument("--n-test", type=int, default=None,
                         help="default 1000, real data the rest (quick: 200)")
     parser.add_argument("--n-samples", type=int, default=None, help="default 5000 (quick: 500)")
-    parser.add_argument("--max-iter", type=int, default=None,
+    parser.add_argument("--max-steps", type=int, default=None,
                         help=f"WPOKernelScore training steps (default its own; quick: "
-                             f"{_QUICK_MAX_ITER})")
+                             f"{_QUICK_MAX_STEPS})")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of torch and of the BLAS/OpenMP pools (default: the "
                              "libraries' own choice); 1 on a machine shared with other jobs")
@@ -337,8 +339,8 @@ def _parse(argv):
     args = parser.parse_args(argv)
     if args.datasets is None:
         args.datasets = list(QUICK_DATASETS if args.quick else DEFAULT_DATASETS)
-    defaults = (300, 200, 500, _QUICK_MAX_ITER) if args.quick else (2000, 1000, 5000, None)
-    for name, default in zip(("n_train", "n_test", "n_samples", "max_iter"), defaults):
+    defaults = (300, 200, 500, _QUICK_MAX_STEPS) if args.quick else (2000, 1000, 5000, None)
+    for name, default in zip(("n_train", "n_test", "n_samples", "max_steps"), defaults):
         if getattr(args, name) is None:
             setattr(args, name, default)
     return args
@@ -353,7 +355,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)
     start = time.perf_counter()
-    rows_to_fit = estimators(args.max_iter)
+    rows_to_fit = estimators(args.max_steps)
     rows, samples, splits = run_benchmark(
         args.datasets, rows_to_fit, (args.n_train, args.n_test, args.n_samples), args.seed,
         progress=not args.no_progress,

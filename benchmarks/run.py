@@ -14,15 +14,17 @@ Rows:
 * ``EmpiricalScore(bandwidth=CV)``: the empirical score of a Gaussian kernel density
   estimate, bandwidth by 3-fold cross-validated held-out likelihood (``GridSearchCV``),
   sampled exactly, and again with the reverse heat-flow SDE (``, SDE``);
-* ``KernelDensity(bandwidth=CV)``: scikit-learn's Gaussian KDE, same grid and folds, the
-  peer of the row above;
+* ``KernelDensity(bandwidth=CV)``: scikit-learn's Gaussian KDE, same grid (in the data's
+  units: ``EmpiricalScore`` takes its bandwidth in units of the data's root-mean-square
+  spread) and folds, the peer of the row above;
 * ``GaussianMixture(n_components=val)``: scikit-learn's full-covariance mixture, with the
   number of components of best likelihood on a validation fifth of the training set;
 * the closed-form transport estimators, on the 2-D toys and ``swissroll6d`` only:
   ``StochasticInterpolant`` (probability-flow ODE, and SDE), ``SchrodingerBridge``,
   ``FollmerBridge`` and ``ScoreDifferenceFlow``, each toward the empirical measure
   (``target=None``, the memorizing case; the score-difference flow stops at Scott's bandwidth
-  by default and shows the copying with ``sigma_min=0.001``) and toward the Gaussian KDE of the cross-validated bandwidth of
+  by default and shows the copying with ``sigma_min=0.001``, in units of the data's spread)
+  and toward the Gaussian KDE of the cross-validated bandwidth of
   ``EmpiricalScore(bandwidth=CV)`` (``target=CV``); on ``swissroll6d`` also toward a fitted
   ``WPOKernelScore`` (``target=WPOKernelScore()``);
 * ``fresh data (reference)``: a new draw from the data law itself, what an ideal generator
@@ -134,7 +136,9 @@ QUICK_DATASETS = ("2spirals", "sphere-in-R10", "digits")
 # --------------------------------------------------------------------------------------------
 
 # Bandwidth grid relative to the data's root-mean-square spread: from much narrower than the
-# spacing of training points (memorizing) to the spread itself (over-smoothing).
+# spacing of training points (memorizing) to the spread itself (over-smoothing). EmpiricalScore
+# takes these relative bandwidths as they are (its lengths are in units of its scale_, the
+# same spread); scikit-learn's KernelDensity takes them times the spread.
 _RELATIVE_BANDWIDTHS = np.geomspace(0.01, 1.0, 12)
 _CV_FOLDS = 3
 _MIXTURE_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
@@ -143,7 +147,10 @@ _MIN_POINTS_PER_COMPONENT = 10
 _VALIDATION_FRACTION = 0.2
 
 
-def _bandwidth_grid(X_train):
+def _bandwidth_grid(estimator, X_train):
+    """The grid in the units ``estimator`` takes: relative for this package's estimators."""
+    if isinstance(estimator, EmpiricalScore):
+        return list(_RELATIVE_BANDWIDTHS)
     return list(np.sqrt(np.var(X_train, axis=0).mean()) * _RELATIVE_BANDWIDTHS)
 
 
@@ -153,7 +160,7 @@ def _fit_empirical(X_train, random_state):
 
 
 def _bandwidth_search(estimator, X_train):
-    grid = {"bandwidth": _bandwidth_grid(X_train)}
+    grid = {"bandwidth": _bandwidth_grid(estimator, X_train)}
     return GridSearchCV(estimator, grid, cv=_CV_FOLDS).fit(X_train)
 
 
@@ -192,7 +199,10 @@ def _fit_mixture(X_train, random_state):
 _CV_TARGET = "CV"
 _WPO_TARGET = "WPOKernelScore()"
 # The score-difference flow stops at Scott's bandwidth by default, which hides the empirical
-# target's copying; stopping far below the spacing of the data shows it.
+# target's copying; stopping far below the spacing of the data shows it. The row measured
+# before the estimators became unit-free stopped at 1e-3 in the data's units; it now stops at
+# 1e-3 of the data's root-mean-square spread (1.4e-3 to 2.3e-3 in the data's units on the toys
+# and swissroll6d), still far below the spacing of the training points.
 _SMALL_SIGMA_MIN = 1e-3
 
 
@@ -200,6 +210,7 @@ def _fit_transport(estimator_class, options, target, X_train, random_state):
     """Fit ``estimator_class(target=..., **options)``, model selection of the target included."""
     chosen = ""
     if target == _CV_TARGET:
+        # The selected bandwidth is relative to the data's spread, as the target takes it.
         search = _bandwidth_search(EmpiricalScore(progress=False), X_train)
         target = search.best_params_["bandwidth"]
         chosen = f"bandwidth={target:.3g}"
@@ -424,12 +435,15 @@ def write_markdown(rows, figures, path, *, command, seconds):
         "the test set's share, the level of fresh data, is given above each table. "
         "**copy z** < -2: "
         "samples sit closer to the training set than fresh data do. **C2ST acc.** 0.5: a "
-        "classifier cannot tell samples from test data.\n",
+        "classifier cannot tell samples from test data. **chosen** bandwidths of this "
+        "package's estimators and targets are in units of the data's root-mean-square "
+        "spread, those of `KernelDensity` in the data's units.\n",
         "The transport estimators (`StochasticInterpolant`, `SchrodingerBridge`, "
         "`FollmerBridge`, `ScoreDifferenceFlow`; 2-D toys and swissroll6d) run with their "
         "default settings toward the empirical measure (no `target`: the memorizing case; "
-        "the score-difference flow also with `sigma_min=0.001`, since its default stop at "
-        "Scott's bandwidth hides the copying), toward the Gaussian KDE with the bandwidth of "
+        "the score-difference flow also with `sigma_min=0.001` of the data's spread, since "
+        "its default stop at Scott's bandwidth hides the copying), toward the Gaussian KDE "
+        "with the bandwidth of "
         "`EmpiricalScore(bandwidth=CV)` (`target=CV`, its cross-validation counted in "
         "`fit (s)`) and, on swissroll6d, toward a fitted `WPOKernelScore` seeded with the "
         "run's seed (`target=WPOKernelScore()`). Their `test log-lik` is that of the model "
@@ -487,7 +501,7 @@ def _memorization_figure(X_train, X_test, samples_of, panel_rows):
         for ax in row_axes[len(row):]:
             ax.set_axis_off()
         for ax, name in zip(row_axes, row):
-            plot_memorization_histogram(samples_of[name], X_test, X_train, ax=ax)
+            plot_memorization_histogram(samples_of[name], X_train, X_test, ax=ax)
             ax.set_title(name, fontsize=8)
     return fig
 

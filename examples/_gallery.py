@@ -82,11 +82,11 @@ def dense_covariances(structure, n_centers, n_features):
     return np.asarray(structure.covariances, float) + added * eye
 
 
-def dense_log_density(field, x, noise=0.0):
-    r"""Reference :math:`\log \eta(x, s)` of a :class:`~wpokernel.GaussianMixtureField`."""
+def dense_log_density(field, x, t=0.0):
+    r"""Reference :math:`\log \eta(x, t)` of a :class:`~wpokernel.GaussianMixtureField`."""
     centers = np.asarray(field.centers, float)
     n_centers, n_features = centers.shape
-    covariances = dense_covariances(field.covariance_at(noise), n_centers, n_features)
+    covariances = dense_covariances(field.covariance_at(t), n_centers, n_features)
     log_weights = np.asarray(field.log_weights, float)
     log_terms = np.stack([
         log_weights[j] + multivariate_normal(centers[j], covariances[j]).logpdf(x)

@@ -14,8 +14,9 @@ Outputs: the conditional mean and standard deviation along that line from
 
 * ``NadarayaWatson()``, in closed form: :math:`m(x) = \sum_i \omega_i(x) y_i`,
   :math:`v(x) = \sum_i \omega_i(x) (y_i - m(x))^2`, with
-  :math:`\omega = \operatorname{softmax}_i(-\lVert x - x_i\rVert^2 / 2H^2)` and the
-  cross-validated bandwidth :math:`H`;
+  :math:`\omega = \operatorname{softmax}_i(-\lVert x - x_i\rVert^2 / 2(\rho H)^2)` and the
+  cross-validated bandwidth :math:`H`, in units of the covariates' root-mean-square spread
+  :math:`\rho` (``scale_``: the estimators work in standardized coordinates);
 * ``ConditionalSchrodingerBridge()``: the mean and standard deviation of bridge samples of the
   same kernel conditional law, and of ``ConditionalSchrodingerBridge(residuals=True)``, whose
   components sit at :math:`m(x) + r_i` with out-of-fold residuals :math:`r_i`;
@@ -58,7 +59,11 @@ def line_points(n_points, n_features):
 
 
 def dense_nadaraya_watson(X, X_train, y_train, bandwidth):
-    """Reference :math:`m(x)` and :math:`\\sqrt{v(x)}` by an explicit (M, N) softmax."""
+    """Reference :math:`m(x)` and :math:`\\sqrt{v(x)}` by an explicit (M, N) softmax.
+
+    In the data's units: ``bandwidth`` is :math:`\\rho H`, the estimator's relative bandwidth
+    times the covariates' spread.
+    """
     sq_dist = ((X[:, None, :] - X_train[None, :, :]) ** 2).sum(-1)  # (M, N)
     weights = softmax(-sq_dist / (2 * bandwidth**2), axis=1)
     mean = weights @ y_train
@@ -104,7 +109,7 @@ def main(fast=False, output_dir="figures", progress=True):
     curves = {"NadarayaWatson": (nw.predict(X_line), nw.predict_std(X_line)),
               "bridge": (bridge_mean, bridge_std),
               "bridge, residuals": (twostep_mean, twostep_std)}
-    print(f"{MODEL}: {n_train} training pairs, bandwidth {nw.bandwidth_:.3f}; "
+    print(f"{MODEL}: {n_train} training pairs, bandwidth {nw.bandwidth_:.3f} x spread; "
           f"{n_samples} bridge samples at {n_line} points of the line")
     print(f"{'':20s} {'line mean RMSE':>14s} {'line std RMSE':>13s} {'test mean RMSE':>14s}")
     models = {"NadarayaWatson": nw, "bridge": bridge, "bridge, residuals": twostep}
@@ -112,7 +117,7 @@ def main(fast=False, output_dir="figures", progress=True):
         mean, std = curves[label]
         print(f"{label:20s} {rms(mean, truth[0]):14.3f} {rms(std, truth[1]):13.3f} "
               f"{rms(model.predict(X_test), mean_test):14.3f}")
-    reference = dense_nadaraya_watson(X_line, X_train, y_train, nw.bandwidth_)
+    reference = dense_nadaraya_watson(X_line, X_train, y_train, nw.bandwidth_ * nw.scale_)
     for name, value, dense in zip(("predict", "predict_std"), curves["NadarayaWatson"], reference):
         check(f"NadarayaWatson.{name} vs dense softmax, relative error",
               relative_error(value, dense), REFERENCE_TOLERANCE)

@@ -16,10 +16,13 @@ dimensions) and the memorizing ``EmpiricalScore()``:
 * the median nearest-training distance :math:`d_1` of samples and held-out images, and the
   memorized fraction (:math:`d_1 / d_2 < 1/3`).
 
-Check: WPO's ``score_samples`` against the dense mixture
-:math:`\operatorname{logsumexp}_k(\log w_k + \log N(y; z_k, \tau_k I + U_k U_k^\top))`, with the
-:math:`64 \times 64` covariances formed explicitly and evaluated by ``scipy.stats``, as a
-relative error.
+Check: WPO's ``score_samples`` against the dense mixture of its model density in the pixels'
+units (``density_field()``),
+:math:`\operatorname{logsumexp}_k(\log w_k + \log N(y; \mu + \rho z_k, \rho^2 (\tau_k I + U_k
+U_k^\top)))` with :math:`z_k, \tau_k, U_k` fitted in the standardized coordinates
+:math:`(x - \mu)/\rho` (``mean_``, ``scale_``) and :math:`\tau_k` including the noise
+:math:`\sigma_{\min}^2` left where sampling stops, with the :math:`64 \times 64` covariances
+formed explicitly and evaluated by ``scipy.stats``, as a relative error.
 
 Run: ``python examples/digits_nearest_neighbours.py [--fast] [--output-dir DIR]
 [--no-progress]``.
@@ -54,11 +57,11 @@ def main(fast=False, output_dir="figures", progress=True):
     n_samples = 100 if fast else N_SAMPLES
     if fast:
         X_train, X_test = X_train[:150], X_test[:100]
-    wpo = WPOKernelScore(max_iter=10 if fast else 2000, random_state=0, progress=progress)
+    wpo = WPOKernelScore(max_steps=10 if fast else 2000, random_state=0, progress=progress)
     models = {"wpo": wpo.fit(X_train), "empirical": EmpiricalScore().fit(X_train)}
     print(f"digits: {len(X_train)} training and {len(X_test)} held-out images; WPO "
-          f"{wpo.structure_} rank {wpo.rank_}, {wpo.n_iter_} steps "
-          f"(kept step {wpo.best_iteration_})")
+          f"{wpo.structure_} rank {wpo.rank_}, {wpo.n_train_steps_} steps "
+          f"(kept step {wpo.best_step_})")
     print(f"{'model':10s} {'test log-lik':>12s} {'bits/pixel':>10s} {'median d1':>9s} "
           f"{'memorized':>9s}")
     for label, model in models.items():
@@ -77,7 +80,7 @@ def main(fast=False, output_dir="figures", progress=True):
     print(f"{'held-out':10s} {'':12s} {'':10s} {median_d1:9.3f} {memorized:9.3f}")
     points = X_test[:N_REFERENCE_POINTS]
     error = relative_error(wpo.score_samples(points),
-                           dense_log_density(wpo.field_, points, noise=wpo.eps))
+                           dense_log_density(wpo.density_field(), points))
     check("wpo log-density vs dense scipy reference, relative error", error, REFERENCE_TOLERANCE)
 
 

@@ -4,9 +4,10 @@ Inputs: :math:`N` training points :math:`x_i` of the "moons" toy (few, so that c
 to spot) and :math:`m` held-out points :math:`y_j` of the same law.
 
 Outputs, for the empirical score model ``EmpiricalScore()`` sampled by the reverse heat-flow
-SDE down to the noise floor :math:`\varepsilon`, whose terminal law is
-:math:`\eta(\cdot, \varepsilon) = \frac1N \sum_i N(x_i, \beta^2 \varepsilon I)`, and for
-``WPOKernelScore()``:
+SDE down to the time :math:`t_{\text{stop}}` where the noise left has standard deviation
+``sigma_min`` (in units of the data's spread :math:`\rho`, ``scale_``), whose terminal law is
+:math:`\eta(\cdot, t_{\text{stop}}) = \frac1N \sum_i N(x_i, \sigma^2 I)` with
+:math:`\sigma = \rho\, \sigma_{\min}` in the data's units, and for ``WPOKernelScore()``:
 
 * the memorized fraction :math:`\frac1n \sum_k \mathbf 1[r(\tilde x_k) < 1/3]`, with the
   nearest-neighbour ratio :math:`r = d_1 / d_2` to the training set, next to the held-out data's;
@@ -16,11 +17,11 @@ SDE down to the noise floor :math:`\varepsilon`, whose terminal law is
   points);
 * ``memorization.png``: the samples over the training set, and histograms of :math:`r`.
 
-Check: away from the other training points, a draw of :math:`\eta(\cdot, \varepsilon)` sits at
-distance :math:`d_1 = \beta\sqrt{\varepsilon}\,\lVert\xi\rVert`, :math:`\xi \sim N(0, I_2)`, from
-its own center: a Rayleigh law of scale :math:`\beta\sqrt{\varepsilon}`. The script prints the
+Check: away from the other training points, a draw of :math:`\eta(\cdot, t_{\text{stop}})` sits
+at distance :math:`d_1 = \sigma\,\lVert\xi\rVert`, :math:`\xi \sim N(0, I_2)`, from its own
+center: a Rayleigh law of scale :math:`\sigma = \rho\, \sigma_{\min}`. The script prints the
 Kolmogorov–Smirnov distance (and p-value) between the :math:`d_1` of the SDE samples and that
-law, and their medians against :math:`\beta\sqrt{2 \varepsilon \log 2}`.
+law, and their medians against :math:`\sigma\sqrt{2 \log 2}`.
 
 Run: ``python examples/memorization_vs_generalization.py [--fast] [--output-dir DIR]
 [--no-progress]``.
@@ -43,7 +44,7 @@ FIGURE_INCHES = (10.0, 7.0)
 def sample_models(X_train, n_samples, fast, progress):
     """Samples of the two models, by label."""
     empirical = EmpiricalScore(n_steps=100 if fast else 500, progress=progress).fit(X_train)
-    wpo = WPOKernelScore(max_iter=10 if fast else 2000, random_state=0, progress=progress)
+    wpo = WPOKernelScore(max_steps=10 if fast else 2000, random_state=0, progress=progress)
     wpo.fit(X_train)
     return empirical, {
         "EmpiricalScore(), SDE": empirical.sample(n_samples, random_state=1, method="sde"),
@@ -64,9 +65,10 @@ def report(samples, X_train, X_test):
 def check_rayleigh(empirical, sde_samples, X_train):
     """Compare the distances of the SDE samples to the training set with the Rayleigh law."""
     d1 = nearest_neighbor_distances(sde_samples, X_train, n_neighbors=1)[:, 0]
-    scale = empirical.beta * np.sqrt(empirical.eps)
+    # The noise left where the sampler stops, in the data's units.
+    scale = empirical.sigma_min * empirical.scale_
     result = kstest(d1, rayleigh(scale=scale).cdf)
-    print(f"SDE distances d1 vs Rayleigh(beta sqrt(eps)): KS distance {result.statistic:.3f}, "
+    print(f"SDE distances d1 vs Rayleigh(sigma_min * scale_): KS distance {result.statistic:.3f}, "
           f"p-value {result.pvalue:.2f}; median {np.median(d1):.3e} vs "
           f"{scale * np.sqrt(2 * np.log(2)):.3e}")
 
@@ -76,7 +78,7 @@ def plot(X_train, X_test, samples):
     top, bottom = fig.subfigures(2, 1)
     plot_samples_2d(X_train, samples, fig=top, data_label="training data")
     for ax, (label, points) in zip(bottom.subplots(1, 2), samples.items()):
-        plot_memorization_histogram(points, X_test, X_train, ax=ax)
+        plot_memorization_histogram(points, X_train, X_test, ax=ax)
         ax.set_title(label)
     return fig
 

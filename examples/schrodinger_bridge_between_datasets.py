@@ -3,7 +3,10 @@ r"""Schrödinger bridge between two data sets: from the "8gaussians" toy to the 
 Inputs: source points :math:`x_1, \dots, x_m` ("8gaussians", passed as ``X_source``), target
 points :math:`y_1, \dots, y_n` ("moons") smoothed into the KDE
 :math:`\nu = \frac1n \sum_j N(y_j, c I)`, :math:`c = h^2`, and the reference Brownian motion of
-variance :math:`\varepsilon` per unit time.
+variance :math:`\varepsilon` per unit time. The bridge works in the standardized coordinates
+:math:`(x - \mu)/\rho` of the target data (their mean ``mean_`` and root-mean-square spread
+``scale_``): the points, :math:`h` and :math:`\sqrt{\varepsilon}` below are in units of
+:math:`\rho`, and ``transport`` takes and returns points in the data's units.
 
 Outputs: the Sinkhorn potentials :math:`(f, g)` of the entropic plan at
 :math:`\varepsilon' = \varepsilon + c`,
@@ -27,7 +30,7 @@ Checks, against dense computations from the potentials:
 * the entropic map at the source points against the barycentric projection of the plan, moved
   the fraction :math:`\varepsilon / (\varepsilon + c)` of the way for a kernel target:
   :math:`x_i + \frac{\varepsilon}{\varepsilon + c}\big(\sum_j \pi_{ij} y_j / \sum_j \pi_{ij}
-  - x_i\big)`;
+  - x_i\big)`, mapped back to the data's units by :math:`\mu + \rho\,\cdot`;
 * the closed-form model log-density ``score_samples`` against the probability-flow ODE
   ``log_likelihood``, as a maximum absolute difference in nats.
 
@@ -45,6 +48,7 @@ from wpokernel.diagnostics import energy_distance
 from wpokernel.plotting import plot_samples_2d
 
 SOURCE, TARGET = "8gaussians", "moons"
+# Both in units of the target data's spread (epsilon: of its variance).
 EPSILON = 0.3
 # A target bandwidth well below sqrt(epsilon): the bridge's end law tilts each kernel toward
 # the starting point by a factor c / (epsilon + c), small here.
@@ -57,7 +61,10 @@ MAP_TOLERANCE = 1e-10
 
 
 def dense_plan(bridge):
-    """Log of the plan between the source sample and the target centers, (m, n)."""
+    """Log of the plan between the source sample and the target centers, (m, n).
+
+    Both are standardized (``source_``, ``target_field_``), where the potentials were solved.
+    """
     x, y = bridge.source_, np.asarray(bridge.target_field_.centers)
     cost = 0.5 * ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)  # (m, n)
     log_mu = -np.log(len(x))
@@ -76,10 +83,13 @@ def check_against_plan(bridge):
           f"{bridge.n_iter_} iterations)")
     conditional = np.exp(log_plan - logsumexp(log_plan, axis=1, keepdims=True))  # (m, n)
     fraction = bridge.epsilon / bridge.sinkhorn_epsilon_
-    x = bridge.source_
-    projection = x + fraction * (conditional @ np.asarray(bridge.target_field_.centers) - x)
+    u = bridge.source_
+    projection = u + fraction * (conditional @ np.asarray(bridge.target_field_.centers) - u)
+    # transport takes and returns points in the data's units.
+    x = bridge.mean_ + bridge.scale_ * u
     check("entropic map vs dense barycentric projection, relative error",
-          relative_error(bridge.transport(x, method="mean"), projection), MAP_TOLERANCE)
+          relative_error(bridge.transport(x, method="mean"),
+                         bridge.mean_ + bridge.scale_ * projection), MAP_TOLERANCE)
 
 
 def main(fast=False, output_dir="figures", progress=True):
@@ -91,8 +101,8 @@ def main(fast=False, output_dir="figures", progress=True):
     fresh = make_toy(SOURCE, n_points, random_state=3)
     moved = {"bridge SDE": bridge.transport(fresh, random_state=4),
              "entropic map": bridge.transport(fresh, method="mean")}
-    print(f"{SOURCE} -> {TARGET}: {n_points} points each, epsilon {EPSILON}, "
-          f"target bandwidth {BANDWIDTH}, {n_steps} steps")
+    print(f"{SOURCE} -> {TARGET}: {n_points} points each, epsilon {EPSILON} x variance, "
+          f"target bandwidth {BANDWIDTH} x spread, {n_steps} steps")
     for label, points in {**moved, f"{TARGET} data": X_target}.items():
         print(f"energy distance to held-out {TARGET}: {label} "
               f"{energy_distance(points, X_test):.5f}")

@@ -2,7 +2,7 @@ r"""Score-difference flow: particles pushed from a Gaussian onto the "2spirals" 
 
 Inputs: training points :math:`z_j` of the toy, whose empirical measure is the target :math:`p`,
 and source particles :math:`x_1, \dots, x_n` drawn from the Gaussian with the data's mean and
-covariance.
+covariance (``mean_``, ``covariance_``).
 
 Outputs: the particles after :math:`k` of the :math:`T` updates
 
@@ -16,6 +16,11 @@ Outputs: the particles after :math:`k` of the :math:`T` updates
 with :math:`\omega = \operatorname{softmax}_j(-\lVert x - z_j\rVert^2 / 2\sigma_t^2)`,
 :math:`\nu = \operatorname{softmax}_l(-\lVert x - x_l\rVert^2 / 2\sigma_t^2)` and
 :math:`\sigma_t` geometric from ``sigma_max_`` to ``sigma_min_`` (``score_difference_flow.png``).
+The flow runs in the standardized coordinates :math:`(x - \mu)/\rho` of the data (``scale_``
+:math:`= \rho`, its root-mean-square spread), so ``sigma_max_``, ``sigma_min_`` and the
+:math:`\sigma_t` printed are in units of :math:`\rho`; mean shifts commute with
+:math:`x \mapsto \mu + \rho x`, so in the data's units the update is the one above with
+:math:`\rho \sigma_t`.
 The first :math:`k` levels of that schedule are themselves a geometric schedule, from
 ``sigma_max_`` to :math:`\sigma_{k-1}` in :math:`k` steps, so the snapshot after :math:`k`
 updates is the ``transport`` of a flow with those ends. The script prints the energy distance
@@ -23,8 +28,9 @@ of the final particles to held-out points and their memorized fraction, at the d
 :math:`\sigma_{\min}` (Scott's bandwidth) and at a small :math:`\sigma_{\min}`, where the flow
 of the empirical target ends on training points.
 
-Checks: one update against the dense formula above (relative error), and the last snapshot
-against the flow's own ``transport`` (relative error).
+Checks: one update against the dense formula above in the data's units (bandwidth
+:math:`\rho \sigma_t`; relative error), and the last snapshot against the flow's own
+``transport`` (relative error).
 
 Run: ``python examples/score_difference_flow.py [--fast] [--output-dir DIR] [--no-progress]``.
 """
@@ -40,6 +46,7 @@ from wpokernel.diagnostics import energy_distance, memorization_ratio
 from wpokernel.plotting import plot_samples_2d
 
 TOY = "2spirals"
+# In units of the data's spread (about 1.6 for 2spirals): far below the spacing of the points.
 SMALL_SIGMA_MIN = 0.01
 SNAPSHOT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 PANEL_INCHES = (2.6, 2.9)
@@ -72,9 +79,10 @@ def run_checks(flow, X_train, X_source, final):
     sigma = flow.sigma_max_
     one_step = ScoreDifferenceFlow(sigma_max=sigma, sigma_min=sigma, n_steps=1,
                                    step_size=flow.step_size, progress=False).fit(X_train)
+    # sigma is in units of scale_: the bandwidth in the data's units is sigma * scale_.
     check("one update vs dense softmax formula, relative error",
           relative_error(one_step.transport(X_source),
-                         dense_update(X_source, X_train, sigma, flow.step_size)),
+                         dense_update(X_source, X_train, sigma * one_step.scale_, flow.step_size)),
           REFERENCE_TOLERANCE)
     check("last snapshot vs the flow's transport, relative error",
           relative_error(final, flow.transport(X_source)), REFERENCE_TOLERANCE)
@@ -86,10 +94,11 @@ def main(fast=False, output_dir="figures", progress=True):
     X_test = make_toy(TOY, n_points, random_state=1)
     flow = ScoreDifferenceFlow(n_steps=n_steps, progress=progress).fit(X_train)
     rng = np.random.RandomState(2)
-    X_source = rng.multivariate_normal(flow.source_mean_, flow.source_covariance_, n_points)
+    X_source = rng.multivariate_normal(flow.mean_, flow.covariance_, n_points)
     sigmas, states = snapshots(flow, X_train, X_source, progress)
     print(f"{TOY}: {n_points} training points and particles, {n_steps} updates, "
-          f"sigma from {flow.sigma_max_:.3f} to {flow.sigma_min_:.3f}")
+          f"sigma from {flow.sigma_max_:.3f} to {flow.sigma_min_:.3f} x spread "
+          f"{flow.scale_:.3f}")
     for k, particles in states.items():
         memorized, _ = memorization_ratio(particles, X_train)
         energy = energy_distance(particles, X_test)

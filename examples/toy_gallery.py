@@ -10,18 +10,24 @@ Outputs, for three models of the terminal density :math:`\pi`,
 * ``EmpiricalScore(bandwidth="scott")``: the Gaussian KDE :math:`\frac1N \sum_i N(x_i, h^2 I)`;
 * ``EmpiricalScore()``: the empirical measure :math:`\frac1N \sum_i \delta_{x_i}`,
 
-exact draws of the model density :math:`\eta(\cdot, \varepsilon) = \pi * N(0, \beta^2
-\varepsilon I)` (one figure row per toy, ``toy_gallery.png``) and a printed table with the
-held-out mean log-likelihood :math:`\frac1m \sum_j \log \eta(y_j, \varepsilon)`, the energy
+exact draws of the model density :math:`\eta(\cdot, t_{\text{stop}}) = \pi * N(0, \beta^2
+t_{\text{stop}} I)`, :math:`\beta^2 t_{\text{stop}} = \sigma_{\min}^2` (one figure row per toy,
+``toy_gallery.png``) and a printed table with the held-out mean log-likelihood
+:math:`\frac1m \sum_j \log \eta(y_j, t_{\text{stop}})`, the energy
 distance of the samples to the held-out points and the memorized fraction
 :math:`\frac1n \sum_i \mathbf 1[d_1(\tilde x_i) / d_2(\tilde x_i) < 1/3]` (:math:`d_k`: distance
 to the :math:`k`-th nearest training point). The last row gives the level of fresh data: the
 energy distance between the training and the held-out points, and the memorized fraction of
 the held-out points.
 
+The models fit in standardized coordinates :math:`u = (x - \mu)/\rho` (``mean_``, ``scale_``),
+so :math:`z_k`, :math:`C_k`, :math:`h` and :math:`\sigma_{\min}` are in units of the data's
+spread :math:`\rho`.
+
 Check: ``score_samples`` of the fitted WPO and KDE models against the dense reference
-:math:`\operatorname{logsumexp}_j(\log w_j + \log N(y; z_j, C_j + \beta^2 \varepsilon I))`
-(``scipy.stats``, one component at a time), as a relative error.
+:math:`\operatorname{logsumexp}_j(\log w_j + \log N(y; \mu + \rho z_j,
+\rho^2 (C_j + \sigma_{\min}^2 I)))` of the model density in the data's units
+(``density_field()``; ``scipy.stats``, one component at a time), as a relative error.
 
 Run: ``python examples/toy_gallery.py [--fast] [--output-dir DIR] [--no-progress]``.
 """
@@ -38,7 +44,7 @@ from wpokernel.plotting import plot_samples_2d
 TOYS = ("moons", "8gaussians", "2spirals", "pinwheel")
 # Training steps of WPOKernelScore: with early stopping most toys stop before 300, and the
 # gallery stays within its time budget when one does not.
-MAX_ITER = 300
+MAX_STEPS = 300
 N_REFERENCE_POINTS = 100
 # Dense and blocked evaluations differ only by rounding.
 REFERENCE_TOLERANCE = 1e-10
@@ -47,7 +53,7 @@ ROW_INCHES = (10.0, 2.7)
 
 def fit_models(X_train, fast, progress):
     """The three models of the module docstring, fitted to ``X_train``, by label."""
-    wpo = WPOKernelScore(max_iter=10 if fast else MAX_ITER, random_state=0, progress=progress)
+    wpo = WPOKernelScore(max_steps=10 if fast else MAX_STEPS, random_state=0, progress=progress)
     return {
         "WPOKernelScore": wpo.fit(X_train),
         "EmpiricalScore(scott)": EmpiricalScore(bandwidth="scott").fit(X_train),
@@ -73,7 +79,7 @@ def check_against_dense(models, X_test):
     points = X_test[:N_REFERENCE_POINTS]
     for label in ("WPOKernelScore", "EmpiricalScore(scott)"):
         model = models[label]
-        reference = dense_log_density(model.field_, points, noise=model.eps)
+        reference = dense_log_density(model.density_field(), points)
         error = relative_error(model.score_samples(points), reference)
         check(f"  {label} log-density vs dense scipy reference, relative error", error,
               REFERENCE_TOLERANCE)

@@ -92,7 +92,7 @@ def test_dense_log_density_is_the_closed_form_of_one_isotropic_gaussian():
     field = GaussianMixtureField(np.array([[1.0, 1.0]]), Isotropic(0.5), beta=2.0)
     variance = 0.5 + 2.0**2 * 0.25
     closed_form = -np.log(2 * np.pi * variance) - ((x - 1.0) ** 2).sum(1) / (2 * variance)
-    np.testing.assert_allclose(gallery.dense_log_density(field, x, noise=0.25), closed_form,
+    np.testing.assert_allclose(gallery.dense_log_density(field, x, t=0.25), closed_form,
                                rtol=1e-12)
 
 
@@ -103,8 +103,8 @@ def test_dense_log_density_matches_the_engine_for_every_structure(index):
     centers, x = rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
     structure = _structures(rng, 4, 3)[index]
     field = GaussianMixtureField(centers, structure, rng.normal(size=4), beta=1.5)
-    np.testing.assert_allclose(gallery.dense_log_density(field, x, noise=0.1),
-                               field.log_density(x, noise=0.1), rtol=1e-10)
+    np.testing.assert_allclose(gallery.dense_log_density(field, x, t=0.1),
+                               field.log_density(x, t=0.1), rtol=1e-10)
 
 
 def test_dense_covariances_rejects_other_objects():

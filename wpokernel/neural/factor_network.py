@@ -8,17 +8,17 @@ component cannot shrink onto its own training point without shrinking its neighb
 A multilayer perceptron reads the standardized center :math:`\tilde z = (z - \mu) / \rho`
 (:math:`\mu` the data mean, :math:`\rho` its root-mean-square spread) and its output
 :math:`o(\tilde z)` is read by a *head* as one covariance structure. Each head keeps the
-eigenvalues of :math:`C` between the floor :math:`\sigma_{\min}^2`, which keeps every
-precision bounded, and about the ceiling :math:`c_{\max}` (the estimator uses the largest
+eigenvalues of :math:`C` between the floor :math:`f` (the estimator's ``covariance_floor``),
+which keeps every precision bounded, and about the ceiling :math:`c_{\max}` (the estimator uses the largest
 variance of the data), which keeps a component that the likelihood sees little of (an
 isolated center) from spreading its mass far beyond the data:
 
 * ``"full"``: :math:`o` fills a lower-triangular :math:`L` with a positive diagonal, the
   Cholesky factor of the precision scaled by :math:`\rho`:
-  :math:`C = \rho^2 (L L^\top + (\rho^2 / c_{\max}) I)^{-1} + \sigma_{\min}^2 I`,
-  eigenvalues in :math:`(\sigma_{\min}^2, \sigma_{\min}^2 + c_{\max})`;
-* ``"diagonal"``: :math:`C = \operatorname{diag}(\sigma_{\min}^2 + c_{\max}\,\mathrm{sigmoid}(o))`;
-* ``"lowrank"``: :math:`C = (\sigma_{\min}^2 + c_{\max}\,\mathrm{sigmoid}(o_0)) I + U U^\top`,
+  :math:`C = \rho^2 (L L^\top + (\rho^2 / c_{\max}) I)^{-1} + f I`,
+  eigenvalues in :math:`(f, f + c_{\max})`;
+* ``"diagonal"``: :math:`C = \operatorname{diag}(f + c_{\max}\,\mathrm{sigmoid}(o))`;
+* ``"lowrank"``: :math:`C = (f + c_{\max}\,\mathrm{sigmoid}(o_0)) I + U U^\top`,
   :math:`U = V / \sqrt{1 + \lVert V\rVert_F^2 / c_{\max}}` with :math:`V = \rho\, o_{1:}`
   reshaped to :math:`d \times r`, so that :math:`\lVert U U^\top\rVert \le \lVert U\rVert_F^2 < c_{\max}`;
   work and memory of the mixture scale with :math:`d r`, never :math:`d^2`.
@@ -247,7 +247,7 @@ class FactorNetwork(nn.Module):
     scale : float
         Data spread :math:`\rho`, the unit of the covariances.
     floor : float
-        Covariance floor :math:`\sigma_{\min}^2`.
+        Covariance floor :math:`f`.
     ceiling : float
         Covariance ceiling :math:`c_{\max}` (module docstring).
     """
