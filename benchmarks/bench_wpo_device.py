@@ -2,7 +2,7 @@
 """Timings of WPOKernelScore on the CPU and on a CUDA device, for the same data and seeds.
 
 For each device of ``--devices`` one model is fitted on ``--n-train`` points of a toy data
-set (``WPOKernelScore(device=..., max_iter=--max-iter, random_state=0)``), then draws
+set (``WPOKernelScore(device=..., max_steps=--max-steps, random_state=0)``), then draws
 ``--n-samples`` samples exactly and with the reverse heat-flow SDE (``--n-steps`` steps) and
 evaluates ``score_samples`` on ``--n-test`` held-out points. On the CUDA row the factor
 network trains on the GPU and the reductions of evaluation and sampling run with
@@ -52,15 +52,15 @@ def time_device(device, X_train, X_test, args):
     backend = gpu_backend() if device == "cuda" else "auto"
     params = {"device": device, "backend": backend, "progress": False, "random_state": 0}
     # Untimed: CUDA context, KeOps compilation, first calls of every path.
-    warm = WPOKernelScore(max_iter=2, **params).fit(X_train[:200])
+    warm = WPOKernelScore(max_steps=2, **params).fit(X_train[:200])
     warm.sample(50, random_state=0, method="sde", n_steps=2)
     warm.score_samples(X_test[:50])
-    model, fit_s = seconds(lambda: WPOKernelScore(max_iter=args.max_iter, **params).fit(X_train))
+    model, fit_s = seconds(lambda: WPOKernelScore(max_steps=args.max_steps, **params).fit(X_train))
     _, exact_s = seconds(lambda: model.sample(args.n_samples, random_state=1))
     _, sde_s = seconds(lambda: model.sample(args.n_samples, random_state=1, method="sde",
                                             n_steps=args.n_steps))
     log_p, score_s = seconds(lambda: model.score_samples(X_test))
-    return {"device": device, "backend": backend, "fit s": fit_s, "steps": model.n_iter_,
+    return {"device": device, "backend": backend, "fit s": fit_s, "steps": model.n_train_steps_,
             "exact sample s": exact_s, "SDE sample s": sde_s, "score_samples s": score_s,
             "log_p": log_p}
 
@@ -84,11 +84,11 @@ def parse_args(argv=None):
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--n-samples", type=int, default=2000)
     p.add_argument("--n-steps", type=int, default=50, help="steps of the SDE sampler")
-    p.add_argument("--max-iter", type=int, default=200, help="training steps of each fit")
+    p.add_argument("--max-steps", type=int, default=200, help="training steps of each fit")
     p.add_argument("--threads", type=int, help="torch.set_num_threads on the CPU")
     args = p.parse_args(argv)
     if args.quick:
-        args.n_train, args.n_test, args.n_samples, args.n_steps, args.max_iter = 300, 200, 500, 10, 20
+        args.n_train, args.n_test, args.n_samples, args.n_steps, args.max_steps = 300, 200, 500, 10, 20
     return args
 
 
@@ -100,7 +100,7 @@ def main(argv=None):
     X = make_toy(args.dataset, args.n_train + args.n_test, random_state=0)
     X_train, X_test = X[:args.n_train], X[args.n_train:]
     print(f"data: {args.dataset}, {args.n_train} training and {args.n_test} test points; "
-          f"{args.n_samples} samples, {args.n_steps} SDE steps, max_iter={args.max_iter}")
+          f"{args.n_samples} samples, {args.n_steps} SDE steps, max_steps={args.max_steps}")
     print(" | ".join(COLUMNS))
     cpu_log_p = None
     for device in args.devices:

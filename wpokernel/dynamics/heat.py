@@ -38,7 +38,7 @@ class HeatSchedule:
     Examples
     --------
     >>> schedule = HeatSchedule(beta=2.0, T=1.0)
-    >>> schedule.time_of(0.2), schedule.noise_of(0.01)
+    >>> round(schedule.time_of(0.2), 12), schedule.noise_of(0.01)
     (0.01, 0.2)
     """
 

@@ -359,9 +359,9 @@ class NadarayaWatson(_KernelConditional):
     >>> import numpy as np
     >>> from wpokernel.estimators.conditional import NadarayaWatson
     >>> X = np.linspace(-1, 1, 50)[:, None]
-    >>> model = NadarayaWatson(bandwidth=0.1).fit(X, 2 * X[:, 0])
-    >>> model.predict([[0.0]]).round(6), model.predict_std([[0.0]]).round(2)
-    (array([0.]), array([0.2]))
+    >>> model = NadarayaWatson(bandwidth=0.1).fit(X, 2 * X[:, 0])  # H = 0.1 scale_
+    >>> model.predict([[0.0]]).round(6), model.predict_std([[0.0]]).round(2)  # about 2 H
+    (array([0.]), array([0.12]))
     """
 
     def __init__(self, *, bandwidth="cv", backend="auto", working_memory=256):
