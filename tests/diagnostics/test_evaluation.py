@@ -16,6 +16,7 @@ from wpokernel.diagnostics import (
     mmd_squared,
     subspace_memorization_ratio,
 )
+from wpokernel.diagnostics.evaluation import UNBIASED_NOTE
 
 
 class _CopyingModel:
@@ -115,10 +116,15 @@ def test_table_lists_every_metric(gaussian_data):
     evaluation = evaluate(KernelDensity(bandwidth=0.3).fit(X_train), X_train, X_test)
     table = str(evaluation)
     assert table == evaluation.to_table()
-    assert len(table.splitlines()) == len(METRICS) + 2  # header and rule
+    assert len(table.splitlines()) == len(METRICS) + 3  # header, rule and the note
     for name, value in evaluation.items():
         assert METRICS[name][0] in table
         assert f"{value:.4g}" in table
+    # Unbiased estimates can be negative beside their ideal 0: the table says so.
+    assert table.splitlines()[-1] == UNBIASED_NOTE
+    for name in ("mmd2_median", "mmd2_multiscale", "energy_distance"):
+        row = next(line for line in table.splitlines() if line.startswith(METRICS[name][0]))
+        assert row.endswith("0*")
 
 
 def test_bad_models_raise(gaussian_data):

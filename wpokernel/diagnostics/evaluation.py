@@ -66,13 +66,16 @@ METRICS = {
                                          "(reference)"),
     "copy_gap_z": ("data-copying z (<< 0: copies)", "0"),
     "copy_gap_median_ratio": ("median NN distance / test's", "1"),
-    "mmd2_median": ("MMD^2, median bandwidth", "0"),
-    "mmd2_multiscale": ("MMD^2, multiscale", "0"),
-    "energy_distance": ("energy distance", "0"),
+    "mmd2_median": ("MMD^2, median bandwidth", "0*"),
+    "mmd2_multiscale": ("MMD^2, multiscale", "0*"),
+    "energy_distance": ("energy distance", "0*"),
     "sliced_wasserstein": ("sliced 2-Wasserstein", "0"),
     "c2st_accuracy": ("classifier 2-sample accuracy", "0.5"),
     "log_likelihood": ("held-out mean log-likelihood", "higher"),
 }
+# Printed under the table when an unbiased estimate (ideal "0*") is in it.
+UNBIASED_NOTE = ("* an unbiased estimate: it scatters around its ideal 0 and can be negative; a "
+                 "small negative value means no difference was detected, not an error")
 # The classifier test splits the samples in half and needs two points of each label per half.
 _MIN_SAMPLES = 4
 _SAMPLES_NAME = "the samples drawn from the model"
@@ -102,6 +105,8 @@ class Evaluation(dict):
             for row in rows
         ]
         lines.insert(1, "-" * len(lines[0]))
+        if any(METRICS[name][1] == "0*" for name in self):
+            lines.append(UNBIASED_NOTE)
         return "\n".join(lines)
 
     def __str__(self):
