@@ -11,7 +11,7 @@ line's ``--help``) does not load torch or scikit-learn.
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Public name -> submodule that defines it.
 _EXPORTS = {

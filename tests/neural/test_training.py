@@ -94,12 +94,12 @@ def test_distillation_stops_once_a_window_no_longer_improves():
         return ((model.weight[index, 0] - targets[index]) ** 2).mean()
 
     everything = torch.arange(40)
-    before = float(item_loss(everything))
+    before = item_loss(everything).item()
     steps = distill(model, item_loss, 40, np.random.RandomState(0), max_steps=2000,
                     batch_size=10, learning_rate=0.05, window=25, tolerance=0.02)
     # Stopped by the window rule, at a window's end, long before the step limit.
     assert steps % 25 == 0 and steps < 2000
-    assert float(item_loss(everything)) < 0.01 * before
+    assert item_loss(everything).item() < 0.01 * before
 
 
 def test_threads_are_restored():
