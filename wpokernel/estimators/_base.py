@@ -157,6 +157,8 @@ class BaseGenerativeModel(BaseKernelEstimator):
     _sample_methods = ("sde", "ode")
     #: Rows ``fit`` needs at least (two: a spread).
     _min_samples = 2
+    #: Whether the state is torch on the CPU too (a network's), instead of NumPy.
+    _torch_state = False
 
     # ---------------------------------------------------------------- hooks
     def _check_params(self):
@@ -249,9 +251,10 @@ class BaseGenerativeModel(BaseKernelEstimator):
 
     # ---------------------------------------------------------------- coordinates
     def _to_state(self, a):
-        """``a`` in the library and on the device of the fitted state."""
-        if self.device_ == "cuda":
-            return torch.as_tensor(a, device="cuda")
+        """``a`` in the library and on the device of the fitted state: NumPy on the CPU, or
+        torch on ``device_`` (always for a subclass whose state is torch, ``_torch_state``)."""
+        if self.device_ == "cuda" or self._torch_state:
+            return torch.as_tensor(a, device=self.device_)
         return get_namespace(a).to_numpy(a) if _library(a) != "numpy" else np.asarray(a)
 
     def _state_like(self):
