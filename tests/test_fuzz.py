@@ -16,6 +16,7 @@ from wpokernel import (
     ConditionalSchrodingerBridge,
     EmpiricalScore,
     FollmerBridge,
+    LocalScoreMachine,
     NadarayaWatson,
     SchrodingerBridge,
     ScoreDifferenceFlow,
@@ -34,6 +35,7 @@ ESTIMATORS = [
     ScoreDifferenceFlow(**QUIET),
     NadarayaWatson(bandwidth="scott"),
     ConditionalSchrodingerBridge(bandwidth="scott", **QUIET),
+    LocalScoreMachine(random_state=0, **QUIET),
 ]
 # Modules whose errors are this package's answer to bad input.
 _OWN_ERRORS = ("wpokernel", "sklearn.utils.validation", "sklearn.utils._array_api")

@@ -20,6 +20,7 @@ from wpokernel.estimators.conditional import ConditionalSchrodingerBridge, Nadar
 from wpokernel.estimators.empirical import EmpiricalScore
 from wpokernel.estimators.follmer import FollmerBridge
 from wpokernel.estimators.interpolant import StochasticInterpolant
+from wpokernel.estimators.local_score import LocalScoreMachine
 from wpokernel.estimators.schrodinger import SchrodingerBridge
 from wpokernel.estimators.score_difference import ScoreDifferenceFlow
 from wpokernel.estimators.wpo import WPOKernelScore
@@ -48,6 +49,9 @@ MODELS = {
     "score-difference": (ScoreDifferenceFlow(target="silverman", **FAST), {}),
     "nadaraya-watson": (NadarayaWatson(), {}),
     "conditional-bridge": (ConditionalSchrodingerBridge(y_bandwidth=0.1, residuals=True, **FAST), {}),
+    "local-score": (LocalScoreMachine(random_state=0, **FAST), {}),
+    "local-score-equivariant": (LocalScoreMachine(translation_radius=None,
+                                                  patch_size=[[0.1, 1], [1.0, 3]], **FAST), {}),
 }
 
 

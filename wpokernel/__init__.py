@@ -18,6 +18,7 @@ _EXPORTS = {
     "ConditionalSchrodingerBridge": "estimators",
     "EmpiricalScore": "estimators",
     "FollmerBridge": "estimators",
+    "LocalScoreMachine": "estimators",
     "NadarayaWatson": "estimators",
     "SchrodingerBridge": "estimators",
     "ScoreDifferenceFlow": "estimators",

@@ -15,6 +15,7 @@ from wpokernel.estimators.conditional import ConditionalSchrodingerBridge, Nadar
 from wpokernel.estimators.empirical import EmpiricalScore
 from wpokernel.estimators.follmer import FollmerBridge
 from wpokernel.estimators.interpolant import StochasticInterpolant
+from wpokernel.estimators.local_score import LocalScoreMachine
 from wpokernel.estimators.schrodinger import SchrodingerBridge
 from wpokernel.estimators.score_difference import ScoreDifferenceFlow
 from wpokernel.estimators.wpo import WPOKernelScore
@@ -44,6 +45,8 @@ CHECKED = [
     ConditionalSchrodingerBridge(**FAST),
     ConditionalSchrodingerBridge(bandwidth="scott", y_bandwidth=0.2, **FAST),
     ConditionalSchrodingerBridge(bandwidth=1.0, residuals=True, **FAST),
+    LocalScoreMachine(random_state=0, **FAST),
+    LocalScoreMachine(translation_radius=None, patch_size=[[0.1, 1], [1.0, 1]], **FAST),
 ]
 
 
@@ -59,9 +62,10 @@ SAMPLERS = [
     SchrodingerBridge(target=0.1, n_prior_samples=30, random_state=0, **FAST),
     FollmerBridge(target=0.1, **FAST),
     ScoreDifferenceFlow(**FAST),
+    LocalScoreMachine(random_state=0, **FAST),
 ]
 # The estimators fitted to a target measure of the data.
-TARGET_SAMPLERS = SAMPLERS[1:]
+TARGET_SAMPLERS = [estimator for estimator in SAMPLERS if "target" in estimator.get_params()]
 CONDITIONAL = [NadarayaWatson(bandwidth=0.5), ConditionalSchrodingerBridge(bandwidth=0.5, **FAST)]
 WITH_DYNAMICS = [*SAMPLERS, CONDITIONAL[1]]
 

@@ -11,6 +11,7 @@ from wpokernel import (
     ConditionalSchrodingerBridge,
     EmpiricalScore,
     FollmerBridge,
+    LocalScoreMachine,
     NadarayaWatson,
     SchrodingerBridge,
     ScoreDifferenceFlow,
@@ -31,6 +32,7 @@ GENERATIVE = [
     SchrodingerBridge(n_prior_samples=100, random_state=0, **QUIET),
     FollmerBridge(**QUIET),
     ScoreDifferenceFlow(**QUIET),
+    LocalScoreMachine(random_state=0, **QUIET),
 ]
 CONDITIONAL = [NadarayaWatson(), ConditionalSchrodingerBridge(**QUIET)]
 SCALES = [1e-6, 1e-3, 1.0, 1e3, 1e6]

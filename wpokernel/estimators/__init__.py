@@ -4,6 +4,7 @@ from .conditional import ConditionalSchrodingerBridge, NadarayaWatson
 from .empirical import EmpiricalScore
 from .follmer import FollmerBridge
 from .interpolant import StochasticInterpolant
+from .local_score import LocalScoreMachine
 from .schrodinger import SchrodingerBridge
 from .score_difference import ScoreDifferenceFlow
 from .wpo import WPOKernelScore
@@ -12,6 +13,7 @@ __all__ = [
     "ConditionalSchrodingerBridge",
     "EmpiricalScore",
     "FollmerBridge",
+    "LocalScoreMachine",
     "NadarayaWatson",
     "SchrodingerBridge",
     "ScoreDifferenceFlow",
