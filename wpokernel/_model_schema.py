@@ -18,6 +18,8 @@ import re
 import numpy as np
 import torch
 
+from .reductions import CovarianceStructure
+
 __all__ = ["allowed_attributes", "check_declared_shapes", "check_estimator_state"]
 
 #: Fitted attributes of every estimator, documented once in the base classes' pages.
@@ -109,9 +111,14 @@ class _ShapeWalker:
             raise self.error(f"{where}.log_weights is not of shape ({n_centers},)")
         covariance = value.get("covariance", {})
         params = covariance.get("params", {}) if isinstance(covariance, dict) else {}
+        structure = CovarianceStructure.registry.get(covariance.get("__covariance__"))
         for name, item in params.items():
             if isinstance(item, dict) and "__array__" in item:
                 shape = self.shape(item, f"{where}.covariance.{name}")
+                if name in getattr(structure, "_feature_params", ()):
+                    if shape != (d,):
+                        raise self.error(f"{where}.covariance.{name} has shape {shape}, not ({d},)")
+                    continue
                 expected = (n_centers, d, d)[:len(shape)]
                 if len(shape) > 3 or shape[:2] != expected[:2] or (len(shape) == 3 and shape[2] > d):
                     raise self.error(f"{where}.covariance.{name} has shape {shape}, not one of "
@@ -122,11 +129,16 @@ class _ShapeWalker:
 
         cls = NETWORKS.get(value.get("__module__"))
         config = value.get("config", {}).get("__dict__", {})
-        if cls is None or not all(isinstance(v, (int, float, str, bool)) for k, v in config.items()
-                                  if k != "mean"):
+
+        def argument(key, item):  # a zero array of the declared shape stands for an array
+            if isinstance(item, dict) and set(item) == {"__array__"}:
+                return np.zeros(self.shape(item, f"{where}.config.{key}"))
+            return item
+
+        if cls is None or not all(item is None or isinstance(item, (int, float, str, bool, dict))
+                                  for item in config.values()):
             return  # refused, with its reason, when decoded
-        arguments = {k: (np.zeros(self.shape(v, f"{where}.config.{k}")) if k == "mean" else v)
-                     for k, v in config.items()}
+        arguments = {k: argument(k, v) for k, v in config.items()}
         try:
             with torch.device("meta"):
                 expected = {k: tuple(t.shape) for k, t in cls(**arguments).state_dict().items()}

@@ -11,6 +11,7 @@ from _reference import dense_covariances, mixture_moments_loop
 from wpokernel.reductions import (
     BACKENDS,
     Diagonal,
+    DiagonalLowRank,
     Full,
     Isotropic,
     LowRank,
@@ -30,6 +31,10 @@ def _structures(rng):
         "diagonal": Diagonal(rng.uniform(0.2, 1.0, (N, D))),
         "lowrank": LowRank(rng.uniform(0.2, 1.0, N), rng.normal(size=(N, D, R))),
         "lowrank-shared": LowRank(0.3, rng.normal(size=(N, D, R))),
+        "diagonal-lowrank": DiagonalLowRank(rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, D),
+                                            rng.normal(size=(N, D, R))),
+        "diagonal-lowrank-shared": DiagonalLowRank(0.5, rng.uniform(0.3, 2.0, D),
+                                                   rng.normal(size=(N, D, R))),
         "full": Full(A @ A.transpose(0, 2, 1) + 0.1 * np.eye(D)),
     }
 
@@ -59,7 +64,8 @@ def test_float64_matches_dense_reference(problem, structure, backend):
     _assert_matches(out, ref, 1e-10)
 
 
-@pytest.mark.parametrize("structure", ["isotropic", "diagonal", "lowrank", "full"])
+@pytest.mark.parametrize("structure", ["isotropic", "diagonal", "lowrank", "diagonal-lowrank",
+                                       "full"])
 def test_float32_matches_dense_reference(problem, structure, backend):
     x, z, log_w, values, structures = problem
     cov = structures[structure]
@@ -126,7 +132,8 @@ def test_torch_in_torch_out(problem, device, dtype):
     _assert_matches([o.cpu().numpy() for o in out[:2]], ref[:2], rtol)
 
 
-@pytest.mark.parametrize("structure", ["isotropic", "diagonal", "lowrank", "full"])
+@pytest.mark.parametrize("structure", ["isotropic", "diagonal", "lowrank", "diagonal-lowrank",
+                                       "full"])
 def test_score_is_autograd_gradient(problem, structure):
     x, z, _, _, structures = problem
     xt = torch.tensor(x, requires_grad=True)
@@ -147,6 +154,21 @@ def test_gradient_wrt_covariance_parameters_gradcheck():
                                working_memory=1e-5)[:3]
 
     assert torch.autograd.gradcheck(f, (variance, factors))
+
+
+def test_gradient_wrt_diagonal_low_rank_parameters_gradcheck():
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.normal(size=(4, 3)))
+    z = torch.tensor(rng.normal(size=(3, 3)))
+    parameters = (torch.tensor(rng.uniform(0.3, 1.0, 3), requires_grad=True),
+                  torch.tensor(rng.uniform(0.5, 2.0, 3), requires_grad=True),
+                  torch.tensor(rng.normal(size=(3, 3, 2)), requires_grad=True))
+
+    def f(variance, profile, factors):
+        return mixture_moments(x, z, DiagonalLowRank(variance, profile, factors), score=True,
+                               laplacian=True, working_memory=1e-5)[:3]
+
+    assert torch.autograd.gradcheck(f, parameters)
 
 
 # ------------------------------------------------------------------ dispatch

@@ -15,7 +15,7 @@ from ._dispatch import (
     resolve_backend,
 )
 from ._namespace import RandomSource, get_namespace
-from .covariance import CovarianceStructure, Diagonal, Full, Isotropic, LowRank
+from .covariance import CovarianceStructure, Diagonal, DiagonalLowRank, Full, Isotropic, LowRank
 from .sharded import sharded_mixture_moments
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_WORKING_MEMORY",
     "CovarianceStructure",
     "Diagonal",
+    "DiagonalLowRank",
     "Full",
     "Isotropic",
     "LowRank",

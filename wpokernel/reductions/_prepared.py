@@ -224,6 +224,81 @@ class PreparedLowRank(Prepared):
         return lazy_j(self.inv_tau.reshape(-1, 1)) * (delta - v_j.matvecmult(delta.vecmatmult(v_j)))
 
 
+class PreparedDiagonalLowRank(Prepared):
+    r"""Diagonal floor plus low rank: :math:`P_j = \operatorname{diag}(p_j) - V_j V_j^\top`
+    (see :class:`~wpokernel.reductions.DiagonalLowRank`). With :math:`c_{ij} = V_j^\top
+    (x_i - z_j)`, :math:`q_{ij} = \sum_k p_{jk} (x_{ik} - z_{jk})^2 - \lVert c_{ij}\rVert^2`,
+    and :math:`\lVert P_j \delta\rVert^2 = \sum_k p_{jk}^2 \delta_k^2 - 2\, b_{ij}^\top c_{ij}
+    + c_{ij}^\top G_j c_{ij}` with :math:`b_{ij} = (p_j \odot V_j)^\top \delta`,
+    :math:`G_j = V_j^\top V_j`: only ``(M, N, r)`` products per pair block."""
+
+    _fields = ("precision", "pz", "zpz", "ppz", "ppzz", "V", "zV", "Y", "zY", "G")
+
+    def __init__(self, ns, centers, diagonal, factors):
+        d, r = factors.shape[1], factors.shape[2]
+        self.ns, self.n_features = ns, d
+        self.precision = 1.0 / diagonal  # (N, d)
+        W = self.precision[:, :, None] * factors  # (N, d, r), D^-1 U
+        eye_r = ns.asarray(np.eye(r), like=factors)
+        chol = cholesky(ns, eye_r + ns.swap_last(factors) @ W, "diagonal low-rank capacitance "
+                        "matrices")  # (N, r, r)
+        self.V = W @ ns.swap_last(ns.inv(chol))  # (N, d, r)
+        self.Y = self.precision[:, :, None] * self.V  # (N, d, r)
+        self.zV = ns.einsum("nd,ndr->nr", centers, self.V)  # (N, r)
+        self.zY = ns.einsum("nd,ndr->nr", centers, self.Y)  # (N, r)
+        self.G = ns.swap_last(self.V) @ self.V  # (N, r, r)
+        self.pz = self.precision * centers  # (N, d)
+        self.zpz = ns.sum(self.pz * centers, 1)  # (N,)
+        self.ppz = self.precision * self.pz  # (N, d)
+        self.ppzz = ns.sum(self.ppz * centers, 1)  # (N,)
+        self.log_det = ns.sum(ns.log(diagonal), 1) + 2.0 * ns.sum(ns.log(ns.diagonal(chol)), 1)
+        self.trace_precision = ns.sum(self.precision, 1) - ns.sum(self.V * self.V, (1, 2))
+
+    def extra_floats_per_pair(self):
+        return 4 * self.V.shape[2]
+
+    def _projections(self, x_i, A, zA):
+        """:math:`A_j^\top (x_i - z_j)` for every pair, shape (M, N, r)."""
+        n, d, r = A.shape
+        xA = x_i @ self.ns.moveaxis(A, 0, 1).reshape(d, n * r)  # (M, N r)
+        return xA.reshape(x_i.shape[0], n, r) - zA[None]
+
+    def logits(self, x_i):
+        ns = self.ns
+        features = ns.concat([x_i * x_i, x_i, ns.ones((x_i.shape[0], 1), like=x_i)], 1)
+        coefficients = ns.concat([self.precision, -2.0 * self.pz, self.zpz[:, None]], 1)
+        d2p_ij = _clip_nonnegative(ns, self._augmented_logits(features, coefficients))  # (M, N)
+        c_ijr = self._projections(x_i, self.V, self.zV)  # (M, N, r)
+        q_ij = _clip_nonnegative(ns, d2p_ij - ns.sum(c_ijr * c_ijr, 2))
+        return self.bias[None, :] - 0.5 * q_ij, c_ijr
+
+    def columns(self, score, laplacian):
+        cols = [self.precision, self.pz] if score or laplacian else []
+        if laplacian:
+            cols += [self.precision * self.precision, self.ppz, self.ppzz[:, None]]
+        return self.ns.concat(cols, 1) if cols else None
+
+    def moments(self, e_ij, x_i, sums_i, c_ijr, score, laplacian):
+        ns, d = self.ns, self.n_features
+        disp = lap = None
+        if score:
+            low = ns.einsum("ijr,jdr->id", e_ij[:, :, None] * c_ijr, self.V)  # (M, d)
+            disp = x_i * sums_i[:, :d] - sums_i[:, d:2 * d] - low
+        if laplacian:
+            b_ijr = self._projections(x_i, self.Y, self.zY)  # (M, N, r)
+            Gc_ijr = ns.einsum("jrs,ijs->ijr", self.G, c_ijr)  # (M, N, r)
+            pp, ppz, ppzz = sums_i[:, 2 * d:3 * d], sums_i[:, 3 * d:4 * d], sums_i[:, 4 * d]
+            diagonal_part = ns.sum(x_i * x_i * pp, 1) - 2.0 * ns.sum(x_i * ppz, 1) + ppzz
+            low_part = ns.sum(e_ij * ns.sum(c_ijr * (Gc_ijr - 2.0 * b_ijr), 2), 1)
+            lap = diagonal_part + low_part - e_ij @ self.trace_precision
+        return disp, lap
+
+    def lazy_precision_displacement(self, lazy_j, delta):
+        n, d, r = self.V.shape
+        v_j = lazy_j(self.V.reshape(n, d * r))
+        return lazy_j(self.precision) * delta - v_j.matvecmult(delta.vecmatmult(v_j))
+
+
 class PreparedFull(Prepared):
     _fields = ("A", "Az")
 

@@ -22,6 +22,8 @@ Structures:
 * :class:`LowRank` — :math:`C_j = \sigma_j^2 I + U_j U_j^\top`, ``U_j`` of shape ``(d, r)``,
   inverted with the Woodbury identity and the matrix determinant lemma; no ``d x d`` matrix
   is ever formed.
+* :class:`DiagonalLowRank` — :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + U_j U_j^\top`,
+  a per-feature floor of shared profile :math:`f` under the low-rank part, the same way.
 * :class:`Full` — any symmetric positive definite :math:`C_j`, through its Cholesky factor.
 """
 
@@ -33,13 +35,14 @@ import numpy as np
 from ._namespace import get_namespace
 from ._prepared import (
     PreparedDiagonal,
+    PreparedDiagonalLowRank,
     PreparedFull,
     PreparedIsotropic,
     PreparedLowRank,
     cholesky,
 )
 
-__all__ = ["CovarianceStructure", "Isotropic", "Diagonal", "LowRank", "Full"]
+__all__ = ["CovarianceStructure", "Isotropic", "Diagonal", "LowRank", "DiagonalLowRank", "Full"]
 
 
 def _param(value, name, allowed_ndims):
@@ -121,6 +124,8 @@ class CovarianceStructure:
 
     _params = ()
     _shape_param = None  # the parameter whose leading axes are (n_centers, n_features)
+    # Parameters with one axis, the features, shared by every center (not per center).
+    _feature_params = ()
     # Power of c with which each parameter scales when the covariance is multiplied by c
     # (variances scale with c, factors and Cholesky-free square roots with sqrt(c)).
     _scaling_powers = {}
@@ -323,6 +328,76 @@ class LowRank(CovarianceStructure):
         n, d, r = factors.shape
         isotropic = std * random.normal((n, d))
         return isotropic + (factors @ random.normal((n, r, 1)))[..., 0]
+
+
+class DiagonalLowRank(CovarianceStructure):
+    r"""A diagonal floor of shared profile under a low-rank part:
+    :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + a I + U_j U_j^\top`.
+
+    With :math:`D_j = \sigma_j^2 \operatorname{diag}(f) + a I` and
+    :math:`M_j = I_r + U_j^\top D_j^{-1} U_j = L_j L_j^\top`, the Woodbury identity and the
+    determinant lemma give
+
+    .. math::
+
+        C_j^{-1} = D_j^{-1} - V_j V_j^\top, \quad V_j = D_j^{-1} U_j L_j^{-\top}, \qquad
+        \log\det C_j = \sum_k \log (D_j)_{kk} + 2 \sum_k \log (L_j)_{kk},
+
+    so that, as for :class:`LowRank`, work and memory scale with ``d r``. A profile of ones is
+    :class:`LowRank`; a profile proportional to the data's per-feature variances is a floor
+    that fits features of very different spreads (the border and the centre pixels of an
+    image) at once.
+
+    Parameters
+    ----------
+    variance : float or array-like of shape (n_centers,)
+        Scale :math:`\sigma_j^2 \ge 0` of the floor, shared or one per center.
+    profile : array-like of shape (n_features,)
+        Per-feature profile :math:`f_k \ge 0` of the floor, shared by every center.
+    factors : array-like of shape (n_centers, n_features, rank)
+        Low-rank factors :math:`U_j`.
+    added_variance : float, default=0.0
+        Extra isotropic variance :math:`a`.
+    """
+
+    _params = ("variance", "profile", "factors")
+    _shape_param = "factors"
+    _feature_params = ("profile",)
+    _scaling_powers = {"profile": 0.0, "factors": 0.5}
+
+    def __init__(self, variance, profile, factors, added_variance=0.0):
+        self.variance = _param(variance, "variance", (0, 1))
+        _check_nonnegative(self.variance, "variance")
+        self.profile = _param(profile, "profile", (1,))
+        _check_nonnegative(self.profile, "profile")
+        self.factors = _param(factors, "factors", (3,))
+        n, d, _ = self.factors.shape
+        if self.variance.ndim == 1 and self.variance.shape[0] != n:
+            raise ValueError(f"Expected one variance per factor matrix ({n}), "
+                             f"got {self.variance.shape[0]}.")
+        if self.profile.shape[0] != d:
+            raise ValueError(f"Expected a profile of {d} features like the factors, "
+                             f"got {self.profile.shape[0]}.")
+        self.added_variance = _check_added_variance(added_variance)
+
+    def _diagonal(self, ns, n_centers, like):
+        """:math:`D_j`, shape (N, d), in the working library."""
+        variance = _per_center(ns, self.variance, n_centers, like)
+        return variance[:, None] * ns.asarray(self.profile, like=like)[None, :] + self.added_variance
+
+    def _prepare(self, ns, centers):
+        diagonal = self._diagonal(ns, centers.shape[0], centers)
+        factors = ns.asarray(self.factors, like=centers)
+        return PreparedDiagonalLowRank(ns, centers, _positive(ns, diagonal, "floor variances"),
+                                       factors)
+
+    def _sample_offsets(self, indices, n_features, random):
+        factors = _drawn(random, self.factors, indices)
+        variance = _drawn(random, self.variance, indices)
+        profile = random.ns.asarray(self.profile, like=random.like)
+        std = (variance[:, None] * profile[None, :] + self.added_variance) ** 0.5
+        n, d, r = factors.shape
+        return std * random.normal((n, d)) + (factors @ random.normal((n, r, 1)))[..., 0]
 
 
 class Full(CovarianceStructure):
