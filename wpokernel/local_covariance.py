@@ -44,7 +44,7 @@ from .diagnostics._pairwise import (
     nearest_indices,
 )
 
-__all__ = ["LocalFactors", "local_covariances", "local_factors"]
+__all__ = ["LocalFactors", "local_covariances", "local_factors", "local_variances"]
 
 # A block of b centers holds about this many (b, m, d) arrays at once: the differences, the
 # factor product and its temporaries.
@@ -113,6 +113,24 @@ def local_covariances(X, center_index, n_neighbors):
     neighbors_km = _neighbors(X, center_index, n_neighbors)
     diff_kmd = X[neighbors_km] - X[center_index][:, None, :]  # (K, m, d)
     return np.einsum("kmd,kme->kde", diff_kmd, diff_kmd) / n_neighbors
+
+
+def local_variances(X, center_index, n_neighbors):
+    r"""The diagonal of each local covariance, :math:`(\hat C_k)_{ii} = \frac1m \sum_l
+    (x_{kl} - z_k)_i^2`, in :math:`O(K d)` memory.
+
+    Parameters are those of :func:`local_covariances`.
+
+    Returns
+    -------
+    variances : ndarray of shape (n_centers, n_features)
+    """
+    neighbors_km = _neighbors(X, center_index, n_neighbors)
+    centers = X[center_index]
+    variances = np.zeros(centers.shape, dtype=X.dtype)
+    for l in range(n_neighbors):  # one (K, d) difference at a time, never (K, m, d)
+        variances += (X[neighbors_km[:, l]] - centers) ** 2
+    return variances / n_neighbors
 
 
 def _block_factors(diff_bmd, rank):

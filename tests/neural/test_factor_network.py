@@ -9,7 +9,7 @@ from scipy.stats import multivariate_normal
 from wpokernel.local_covariance import local_covariances
 from wpokernel.neural import HEADS, FactorNetwork, FreeFactors
 from wpokernel.neural.factor_network import gaussian_kl
-from wpokernel.reductions import Diagonal, LowRank, mixture_moments
+from wpokernel.reductions import Diagonal, DiagonalLowRank, LowRank, mixture_moments
 
 
 @pytest.mark.parametrize("structure", list(HEADS))
@@ -42,11 +42,13 @@ def test_full_head_is_the_inverse_of_the_precision_cholesky():
     torch.testing.assert_close(head.dense(head.covariance(o, 2.0, 0.1, 8.0))[0], expected)
 
 
-@pytest.mark.parametrize("structure", list(HEADS))
+@pytest.mark.parametrize("structure", [*HEADS, "lowrank-profile"])
 @pytest.mark.parametrize("magnitude", [1e-3, 1.0, 1e3])
 def test_head_eigenvalues_stay_between_the_floor_and_the_ceiling(structure, magnitude):
     d, floor, ceiling = 4, 0.01, 3.0
-    head = HEADS[structure](d, 2)
+    profile = np.array([1.0, 0.1, 0.5, 0.02]) if structure == "lowrank-profile" else None
+    structure = structure.split("-")[0]
+    head = HEADS[structure](d, 2, profile)
     generator = torch.Generator().manual_seed(4)
     o = magnitude * torch.randn(50, head.n_outputs, generator=generator, dtype=torch.float64)
     eigenvalues = torch.linalg.eigvalsh(head.dense(head.covariance(o, 0.7, floor, ceiling)))
@@ -57,30 +59,33 @@ def test_head_eigenvalues_stay_between_the_floor_and_the_ceiling(structure, magn
     assert eigenvalues.max() <= bound * (1 + 1e-7)
 
 
-@pytest.mark.parametrize("structure", list(HEADS))
+def _local_part(head, local_kdd):
+    """The statistic each head is initialized from, made from dense local covariances."""
+    if head.local_statistic == "covariances":
+        return local_kdd
+    if head.local_statistic == "variances":
+        return np.diagonal(local_kdd, axis1=1, axis2=2).copy()
+    values, vectors = np.linalg.eigh(local_kdd)  # factors of the top-rank part
+    return vectors[:, :, -head.rank:] * np.sqrt(np.clip(values[:, -head.rank:], 0, None))[:, None, :]
+
+
+@pytest.mark.parametrize("structure", [*HEADS, "lowrank-profile"])
 def test_local_structures_clip_the_local_eigenvalues_at_the_ceiling(structure):
     rng = np.random.default_rng(5)
-    d, ceiling, variance = 3, 2.0, 0.05
+    d, ceiling, variance, floor = 3, 2.0, 0.05, 0.01
     A = rng.normal(size=(6, d, d))
     local = A @ A.transpose(0, 2, 1) * np.array([0.1, 1.0, 10.0, 0.1, 5.0, 0.2])[:, None, None]
-    head = HEADS[structure](d, d)
-    dense = head.dense(head.local_structure(head.local_part(local), 1.5, variance, ceiling)).numpy()
-    # Each structure's own projection of 1.5 * local, eigenvalues clipped, plus the variance.
-    projected = head.dense(head.local_structure(head.local_part(local), 1.5, 0.0, np.inf)).numpy()
+    profile = np.array([1.0, 0.3, 0.6]) if structure == "lowrank-profile" else None
+    head = HEADS[structure.split("-")[0]](d, d, profile)
+    part = _local_part(head, local)
+    dense = head.dense(head.local_structure(part, 1.5, variance, floor, ceiling)).numpy()
+    # Each structure's own projection of 1.5 * local, eigenvalues clipped, plus the variance
+    # (in the floor's profile) and the floor.
+    projected = head.dense(head.local_structure(part, 1.5, 0.0, 0.0, np.inf)).numpy()
     values, vectors = np.linalg.eigh(projected)
     clipped = (vectors * np.minimum(values, ceiling)[:, None, :]) @ vectors.transpose(0, 2, 1)
-    np.testing.assert_allclose(dense, clipped + variance * np.eye(d), atol=1e-10)
-
-
-def test_lowrank_local_part_is_the_best_rank_r_approximation():
-    rng = np.random.default_rng(1)
-    A = rng.normal(size=(3, 5, 5))
-    local = A @ A.transpose(0, 2, 1)
-    head = HEADS["lowrank"](5, 2)
-    U = head.local_part(local)
-    for C, U_k in zip(local, U):
-        u, s, vt = np.linalg.svd(C)
-        np.testing.assert_allclose(U_k @ U_k.T, (u[:, :2] * s[:2]) @ vt[:2], atol=1e-10)
+    shape = np.ones(d) if profile is None else profile
+    np.testing.assert_allclose(dense, clipped + np.diag(variance * shape + floor), atol=1e-10)
 
 
 def test_gaussian_kl_matches_torch_distributions():
@@ -124,22 +129,36 @@ def test_structured_kls_match_the_dense_kl():
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
-    for name, target, model in [
-        ("diagonal", randn(K, d).exp(), randn(K, d).exp()),
-        ("lowrank", (randn(K).exp(), randn(K, d, 3)), (randn(K).exp(), randn(K, d, 2))),
-    ]:
-        head = HEADS[name](d, 2)
-        covariances = [Diagonal(t) if name == "diagonal" else LowRank(*t) for t in (target, model)]
-        dense_target, dense_model = (head.dense(c) for c in covariances)
-        torch.testing.assert_close(head.kl(head.parameters(covariances[0]), covariances[1]),
+    profile = randn(d).exp()
+    structures = {
+        "diagonal": (lambda v: Diagonal(v), randn(K, d).exp(), randn(K, d).exp()),
+        "lowrank": (lambda v, U: LowRank(v, U), (randn(K).exp(), randn(K, d, 3)),
+                    (randn(K).exp(), randn(K, d, 2))),
+        "lowrank-profile": (lambda v, U: DiagonalLowRank(v, profile, U, added_variance=0.2),
+                            (randn(K).exp(), randn(K, d, 3)), (randn(K).exp(), randn(K, d, 2))),
+    }
+    for name, (build, target, model) in structures.items():
+        head = HEADS[name.split("-")[0]](d, 2, profile if name == "lowrank-profile" else None)
+        target_structure = build(target) if name == "diagonal" else build(*target)
+        model_structure = build(model) if name == "diagonal" else build(*model)
+        dense_target, dense_model = head.dense(target_structure), head.dense(model_structure)
+        torch.testing.assert_close(head.kl(head.parameters(target_structure), model_structure),
                                    gaussian_kl(dense_target, dense_model))
         # The gradient reaches the model's parameters like the dense one's does.
         model_param = model if name == "diagonal" else model[1]
         model_param.requires_grad_(True)
-        structured = head.kl(head.parameters(covariances[0]),
-                             Diagonal(model_param) if name == "diagonal" else LowRank(model[0], model_param))
-        dense = gaussian_kl(dense_target, head.dense(
-            Diagonal(model_param) if name == "diagonal" else LowRank(model[0], model_param)))
-        grad_structured, = torch.autograd.grad(structured, model_param)
-        grad_dense, = torch.autograd.grad(dense, model_param)
+        rebuilt = build(model_param) if name == "diagonal" else build(model[0], model_param)
+        grad_structured, = torch.autograd.grad(head.kl(head.parameters(target_structure), rebuilt),
+                                               model_param)
+        grad_dense, = torch.autograd.grad(gaussian_kl(dense_target, head.dense(rebuilt)), model_param)
         torch.testing.assert_close(grad_structured, grad_dense)
+
+
+def test_a_network_with_a_floor_profile_saves_it_in_its_state():
+    profile = np.array([1.0, 0.5, 0.25])
+    network = FactorNetwork(3, "lowrank", 1, 8, 1, np.zeros(3), 1.0, 0.01, 2.0, profile=profile)
+    rebuilt = FactorNetwork(**network.config)
+    rebuilt.load_state_dict(network.state_dict())
+    z = torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(rebuilt.head.dense(rebuilt(z, None)), network.head.dense(network(z, None)))
+    np.testing.assert_array_equal(rebuilt.profile.numpy(), profile)

@@ -17,10 +17,13 @@ Fitting, in four steps, in the standardized coordinates of
 
 1. a random validation share of ``X`` is set aside; the centers are the other points (all, or
    ``n_centers`` of them chosen at random or by k-means++ seeding);
-2. local PCA: each center's covariance from its nearest neighbours
-   (:func:`~wpokernel.local_covariance.local_covariances`), projected on the structure, and
-   the map :math:`\hat C_k \mapsto \alpha \hat C_k + \sigma^2 I` with :math:`(\alpha, \sigma^2)`
-   of best validation likelihood on a grid;
+2. local PCA: each center's covariance from its nearest neighbours, in the form the
+   structure needs (the rank-:math:`r` local factors for ``"lowrank"``, no :math:`d \times d`
+   matrix; :mod:`wpokernel.local_covariance`), and the map
+   :math:`\hat C_k \mapsto \alpha \hat C_k + \sigma^2 \operatorname{diag}(f) + c_{\min} I`
+   with a floor profile :math:`f` (isotropic, or the data's shrunk per-feature variances),
+   the rank, the neighbourhood size and :math:`(\alpha, \sigma^2)` of best validation
+   likelihood (:mod:`~wpokernel.estimators._wpo_init`);
 3. the network is distilled onto these covariances (Gaussian KL), so the untrained model is
    already this strong density;
 4. training by Adam on minibatches :math:`B` of training points, each scored against the
@@ -32,9 +35,9 @@ Fitting, in four steps, in the standardized coordinates of
    after ``patience`` measurements without improvement and restores the best
    network, the distilled initialization included.
 
-The initialization forms one dense :math:`d \times d` local covariance per center, so it suits
-up to a few hundred features; the distillation, training, evaluation and sampling of the
-``"lowrank"`` structure scale with :math:`d r`.
+Every step of a ``"lowrank"`` fit — neighbours, local factors, calibration, distillation,
+training, evaluation, sampling — costs :math:`O(K d r)` memory, never a :math:`d \times d`
+matrix per center.
 
 References
 ----------
@@ -43,7 +46,7 @@ References
    arXiv:2402.06162, 2024.
 """
 
-import itertools
+import warnings
 
 import numpy as np
 import torch
@@ -61,12 +64,12 @@ from .._validation import (
     real_or_option,
     seed,
 )
-from ..local_covariance import local_covariances
 from ..mixture import GaussianMixtureField
 from ..neural import HEADS, FactorNetwork, FreeFactors, distill, torch_threads, train
 from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
 from ._base import BaseMixtureScore
+from ._wpo_init import _NEIGHBOR_GRID, _RANK_GRID, _SHRINKAGE_GRID, initialize
 
 __all__ = ["WPOKernelScore"]
 
@@ -76,10 +79,6 @@ _MAX_FULL_AUTO_DIMENSION = 16
 _DEFAULT_RANK = 10
 # Validation points are set aside only when at least this many points remain as centers.
 _MIN_POINTS_FOR_VALIDATION = 20
-# Grids of the local-PCA calibration: the factor alpha on the local covariances and the
-# isotropic standard deviation sigma relative to the data spread rho.
-_ALPHA_GRID = np.geomspace(0.0625, 4.0, 7)
-_SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
 # The covariance floor relative to rho^2 when covariance_floor="auto": a standard deviation of
 # 1e-3 of the data's spread in every direction.
 _RELATIVE_COVARIANCE_FLOOR = 1e-6
@@ -108,22 +107,6 @@ def _choose_centers(X_fit, n_centers, selection, rng):
         return np.sort(rng.choice(len(X_fit), n_centers, replace=False))
     _, index = kmeans_plusplus(X_fit, n_centers, random_state=rng)
     return np.sort(index)
-
-
-# ---------------------------------------------------------------------------- local PCA
-def _calibrate(head, part, centers, X_val, scale, floor, ceiling, backend):
-    r"""Return :math:`(\alpha, \sigma^2)` of best validation likelihood on the grids."""
-    if len(X_val) == 0:
-        return 1.0, (0.1 * scale) ** 2
-    best, best_log_likelihood = None, -np.inf
-    for alpha, sigma in itertools.product(_ALPHA_GRID, _SIGMA_GRID * scale):
-        covariance = head.local_structure(part, alpha, sigma**2 + floor, ceiling)
-        log_likelihood = float(
-            mixture_moments(X_val, centers, covariance, backend=backend).log_density.mean()
-        )
-        if log_likelihood > best_log_likelihood:
-            best, best_log_likelihood = (float(alpha), float(sigma**2)), log_likelihood
-    return best
 
 
 # ---------------------------------------------------------------------------- training
@@ -159,15 +142,23 @@ class WPOKernelScore(BaseMixtureScore):
     structure : {"auto", "full", "diagonal", "lowrank"}, default="auto"
         Covariance structure; ``"auto"`` is ``"full"`` up to 16 features, else ``"lowrank"``.
     rank : int or "auto", default="auto"
-        Rank :math:`r` of ``"lowrank"``; ``"auto"`` is ``min(10, n_features)``.
+        Rank :math:`r` of ``"lowrank"``; ``"auto"`` chooses 10 or 20 on validation data
+        (at most ``n_features``). A rank above ``n_features`` or above ``n_neighbors`` (whose
+        differences span at most that many directions) is clipped to it with a warning.
     objective : {"loo_likelihood", "ism"}, default="loo_likelihood"
         Training objective (module docstring).
     n_centers : int or None, default=None
         Number of centers; ``None`` uses every fitting point.
     center_selection : {"random", "kmeans++"}, default="random"
         How a subset of centers is chosen.
-    n_neighbors : int, default=20
-        Neighbours of the local-PCA covariances (capped at the number of fitting points - 1).
+    n_neighbors : int or "auto", default="auto"
+        Neighbours of the local-PCA covariances (capped at the number of fitting points - 1);
+        ``"auto"`` chooses 20 or 40 on validation data.
+    floor : {"auto", "isotropic", "diagonal"}, default="auto"
+        Profile of the variance under a ``"lowrank"`` structure's local part: the same in
+        every direction, or the data's per-feature variances shrunk towards their mean
+        (shrinkage 0.01, 0.1 or 0.3, chosen on validation data); ``"auto"`` chooses among
+        all of them. Other structures take ``"isotropic"`` (or ``"auto"``).
     amortized : bool, default=True
         Covariances from one network of the center; ``False`` gives every center free
         parameters (no smoothness, so it overfits: offered for comparison).
@@ -207,8 +198,17 @@ class WPOKernelScore(BaseMixtureScore):
         The data's weighted mean and root-mean-square spread (the standardization).
     factor_network_ : torch.nn.Module
         The trained network (CPU, float64), of standardized centers.
-    structure_, rank_, covariance_floor_ : str, int, float
+    structure_, rank_, n_neighbors_, covariance_floor_ : str, int, int, float
         Resolved hyper-parameters.
+    floor_ : {"isotropic", "diagonal"}
+        Chosen floor profile.
+    floor_shrinkage_ : float or None
+        Shrinkage :math:`\lambda` of the diagonal profile (``None``: isotropic).
+    floor_profile_ : ndarray of shape (n_features,) or None
+        The profile :math:`f` of the diagonal floor, largest entry 1.
+    calibration_log_likelihood_ : float
+        Validation mean log-likelihood of the chosen local-PCA mixture, before distillation
+        (standardized coordinates; NaN without validation points).
     covariance_ceiling_ : float
         Largest variance of the standardized data (top eigenvalue of its covariance): no
         component's covariance exceeds it by more than the floor (:mod:`wpokernel.neural`).
@@ -240,10 +240,11 @@ class WPOKernelScore(BaseMixtureScore):
         **BaseMixtureScore._parameter_constraints,
         "structure": one_of("auto", *HEADS),
         "rank": real_or_option(positive_int, "auto"),
+        "floor": one_of("auto", "isotropic", "diagonal"),
         "objective": one_of(*OBJECTIVES),
         "n_centers": optional(positive_int),
         "center_selection": one_of("random", "kmeans++"),
-        "n_neighbors": positive_int,
+        "n_neighbors": real_or_option(positive_int, "auto"),
         "amortized": boolean,
         "width": positive_int,
         "depth": positive_int,
@@ -265,7 +266,8 @@ class WPOKernelScore(BaseMixtureScore):
         objective="loo_likelihood",
         n_centers=None,
         center_selection="random",
-        n_neighbors=20,
+        n_neighbors="auto",
+        floor="auto",
         amortized=True,
         width=64,
         depth=2,
@@ -292,6 +294,7 @@ class WPOKernelScore(BaseMixtureScore):
         self.n_centers = n_centers
         self.center_selection = center_selection
         self.n_neighbors = n_neighbors
+        self.floor = floor
         self.amortized = amortized
         self.width = width
         self.depth = depth
@@ -338,7 +341,10 @@ class WPOKernelScore(BaseMixtureScore):
             ("full" if d <= _MAX_FULL_AUTO_DIMENSION else "lowrank")
             if self.structure == "auto" else self.structure
         )
-        self.rank_ = min(d, _DEFAULT_RANK if self.rank == "auto" else int(self.rank))
+        if self.floor == "diagonal" and self.structure_ != "lowrank":
+            raise ValueError(f"Expected floor='isotropic' or 'auto' with structure="
+                             f"{self.structure_!r}, got floor='diagonal': only the 'lowrank' "
+                             "structure has a floor under its local part.")
         # X is standardized, so its spread is 1 up to rounding.
         scale = float(np.sqrt(X.var(axis=0).mean()))
         self.covariance_floor_ = float(_RELATIVE_COVARIANCE_FLOOR * scale**2
@@ -350,14 +356,34 @@ class WPOKernelScore(BaseMixtureScore):
         )
         return scale
 
-    def _new_model(self, n_centers, n_features, mean, scale, seed):
+    def _candidates(self, n_features, n_fit):
+        """Candidate ranks, neighbourhood sizes and floor shrinkages (module docstring)."""
+        neighbors = sorted({min(m, n_fit - 1) for m in (
+            _NEIGHBOR_GRID if self.n_neighbors == "auto" else (self.n_neighbors,))})
+        if self.structure_ != "lowrank":
+            return [min(n_features, _DEFAULT_RANK)], neighbors, [None]
+        if self.rank == "auto":
+            ranks = sorted({min(r, n_features) for r in _RANK_GRID})
+        else:
+            limit = min(n_features, max(neighbors))
+            if self.rank > limit:
+                warnings.warn(f"rank={self.rank} is more than the {limit} directions that "
+                              f"{n_features} features and {max(neighbors)} neighbours give; "
+                              f"using rank {limit}.", UserWarning, stacklevel=4)
+            ranks = [min(self.rank, limit)]
+        shrinkages = {"isotropic": [None], "diagonal": list(_SHRINKAGE_GRID),
+                      "auto": [None, *_SHRINKAGE_GRID]}[self.floor]
+        return ranks, neighbors, shrinkages
+
+    def _new_model(self, n_centers, n_features, mean, scale, seed, profile):
         bounds = self.covariance_floor_, self.covariance_ceiling_
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.amortized:
                 return FactorNetwork(n_features, self.structure_, self.rank_, self.width,
-                                     self.depth, mean, scale, *bounds)
-            return FreeFactors(n_centers, n_features, self.structure_, self.rank_, scale, *bounds)
+                                     self.depth, mean, scale, *bounds, profile=profile)
+            return FreeFactors(n_centers, n_features, self.structure_, self.rank_, scale, *bounds,
+                               profile=profile)
 
     def _training_device(self):
         return torch.device(self.device)
@@ -387,23 +413,23 @@ class WPOKernelScore(BaseMixtureScore):
 
     def _initialize(self, X_fit, X_val, center_rows, scale, rng):
         """Local PCA, calibration and distillation; return the model and the centers tensor."""
-        head = HEADS[self.structure_](X_fit.shape[1], self.rank_)
-        n_neighbors = min(self.n_neighbors, len(X_fit) - 1)
-        part = head.local_part(local_covariances(X_fit, center_rows, n_neighbors))
+        ranks, neighbors, shrinkages = self._candidates(X_fit.shape[1], len(X_fit))
+        init = initialize(self.structure_, X_fit, X_val, center_rows, ranks=ranks,
+                          neighbors=neighbors, shrinkages=shrinkages,
+                          floor=self.covariance_floor_, ceiling=self.covariance_ceiling_,
+                          backend=self.backend, rng=rng)
+        self.rank_, self.n_neighbors_ = init.rank, init.n_neighbors
+        self.floor_ = "isotropic" if init.shrinkage is None else "diagonal"
+        self.floor_shrinkage_, self.floor_profile_ = init.shrinkage, init.profile
+        self.local_scale_, self.local_variance_ = init.alpha, init.variance
+        self.calibration_log_likelihood_ = init.log_likelihood
         centers = X_fit[center_rows]
-        floor, ceiling = self.covariance_floor_, self.covariance_ceiling_
-        self.local_scale_, self.local_variance_ = _calibrate(
-            head, part, centers, X_val, scale, floor, ceiling, self.backend
-        )
-        target = head.parameters(
-            head.local_structure(part, self.local_scale_, self.local_variance_ + floor, ceiling)
-        )
         model = self._new_model(len(centers), X_fit.shape[1], X_fit.mean(axis=0), scale,
-                                int(rng.randint(_SEED_BOUND)))
+                                int(rng.randint(_SEED_BOUND)), init.profile)
         device = self._training_device()
         model = model.to(device)
         centers_t = torch.as_tensor(centers, device=device)
-        target = tuple(t.to(device) for t in target)
+        target = tuple(t.to(device) for t in init.head.parameters(init.target))
         distill(model, lambda index: model.distillation_loss(
             centers_t[index], index, tuple(t[index] for t in target)), len(centers), rng,
             progress=self.progress)

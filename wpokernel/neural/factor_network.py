@@ -18,14 +18,18 @@ isolated center) from spreading its mass far beyond the data:
   :math:`C = \rho^2 (L L^\top + (\rho^2 / c_{\max}) I)^{-1} + f I`,
   eigenvalues in :math:`(f, f + c_{\max})`;
 * ``"diagonal"``: :math:`C = \operatorname{diag}(f + c_{\max}\,\mathrm{sigmoid}(o))`;
-* ``"lowrank"``: :math:`C = (f + c_{\max}\,\mathrm{sigmoid}(o_0)) I + U U^\top`,
+* ``"lowrank"``: :math:`C = (f + c_{\max}\,\mathrm{sigmoid}(o_0)) I + U U^\top`, or, given a
+  per-feature ``profile`` :math:`p` (entries in :math:`(0, 1]`), the diagonal floor
+  :math:`C = f I + c_{\max}\,\mathrm{sigmoid}(o_0) \operatorname{diag}(p) + U U^\top`,
   :math:`U = V / \sqrt{1 + \lVert V\rVert_F^2 / c_{\max}}` with :math:`V = \rho\, o_{1:}`
   reshaped to :math:`d \times r`, so that :math:`\lVert U U^\top\rVert \le \lVert U\rVert_F^2 < c_{\max}`;
   work and memory of the mixture scale with :math:`d r`, never :math:`d^2`.
 
 Before training, the network is distilled towards the local-PCA covariances of
-:mod:`wpokernel.local_covariance` (projected on the head's structure, scaled and floored) by
-minimizing the Gaussian Kullback-Leibler divergence from them.
+:mod:`wpokernel.local_covariance` (each head takes the statistic it needs: the dense local
+covariances for ``"full"``, their diagonals for ``"diagonal"``, the rank-:math:`r` local factors
+for ``"lowrank"``, so no :math:`d \times d` matrix is formed beyond small :math:`d`; then
+scaled and floored) by minimizing the Gaussian Kullback-Leibler divergence from them.
 
 References
 ----------
@@ -39,16 +43,18 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from ..reductions import Diagonal, Full, LowRank
+from ..reductions import Diagonal, DiagonalLowRank, Full, LowRank
 
-__all__ = ["HEADS", "FactorNetwork", "FreeFactors", "gaussian_kl", "lowrank_gaussian_kl"]
+__all__ = ["HEADS", "FactorNetwork", "FreeFactors", "diagonal_lowrank_gaussian_kl", "gaussian_kl",
+           "lowrank_gaussian_kl"]
 
 
 # ---------------------------------------------------------------------------- heads
 # A head reads raw network outputs o (K, P) as one covariance structure, turns a structure into
-# dense matrices (for the distillation KL), and projects local covariances C_k on its structure
-# so that the initialization alpha * part + s2 * I, its eigenvalues clipped at the ceiling, can
-# be scored and distilled.
+# dense matrices (for tests), names the local statistic it is initialized from
+# ("covariances", "variances" or "factors", see wpokernel.local_covariance), and makes the
+# initialization alpha * part + variance * floor shape + floor * I of it, the part's
+# eigenvalues clipped at the ceiling, to be scored and distilled.
 
 # Guards the division by a zero eigenvalue of a rank-deficient local covariance.
 _TINY = 1e-300
@@ -57,8 +63,10 @@ _TINY = 1e-300
 class _FullHead:
     """Cholesky factor of the precision, plus the floor."""
 
-    def __init__(self, n_features, rank):
-        del rank
+    local_statistic = "covariances"
+
+    def __init__(self, n_features, rank, profile=None):
+        del rank, profile
         self.n_features = n_features
         self.n_outputs = n_features * (n_features + 1) // 2
         self._rows, self._cols = torch.tril_indices(n_features, n_features)
@@ -84,21 +92,20 @@ class _FullHead:
     def kl(self, target, covariance):
         return gaussian_kl(target[0], covariance.covariances)
 
-    def local_part(self, local_kdd):
-        return local_kdd
-
-    def local_structure(self, part, alpha, variance, ceiling):
+    def local_structure(self, part, alpha, variance, floor, ceiling):
         eigenvalues_kd, vectors_kdd = np.linalg.eigh(alpha * part)
         clipped_kd = np.clip(eigenvalues_kd, 0.0, ceiling)
         return Full((vectors_kdd * clipped_kd[:, None, :]) @ vectors_kdd.transpose(0, 2, 1)
-                    + variance * np.eye(self.n_features))
+                    + (variance + floor) * np.eye(self.n_features))
 
 
 class _DiagonalHead:
     """Per-coordinate variances above the floor."""
 
-    def __init__(self, n_features, rank):
-        del rank
+    local_statistic = "variances"
+
+    def __init__(self, n_features, rank, profile=None):
+        del rank, profile
         self.n_features = n_features
         self.n_outputs = n_features
 
@@ -116,52 +123,64 @@ class _DiagonalHead:
         ratio_kd = target[0] / covariance.variances
         return 0.5 * (ratio_kd - 1 - torch.log(ratio_kd)).sum(-1).mean()
 
-    def local_part(self, local_kdd):
-        return np.diagonal(local_kdd, axis1=1, axis2=2).copy()
-
-    def local_structure(self, part, alpha, variance, ceiling):
-        return Diagonal(np.minimum(alpha * part, ceiling) + variance)
+    def local_structure(self, part, alpha, variance, floor, ceiling):
+        return Diagonal(np.minimum(alpha * part, ceiling) + variance + floor)
 
 
 class _LowRankHead:
-    """Isotropic part above the floor plus r learned directions."""
+    """A floor, isotropic or of a per-feature profile, plus r learned directions."""
 
-    def __init__(self, n_features, rank):
+    local_statistic = "factors"
+
+    def __init__(self, n_features, rank, profile=None):
         self.n_features, self.rank = n_features, rank
+        self.profile = None if profile is None else torch.as_tensor(profile, dtype=torch.float64)
         self.n_outputs = 1 + n_features * rank
 
     def covariance(self, o_kp, scale, floor, ceiling):
-        variance_k = floor + ceiling * torch.sigmoid(o_kp[:, 0])
+        variance_k = ceiling * torch.sigmoid(o_kp[:, 0])
         V_kdr = scale * o_kp[:, 1:].reshape(-1, self.n_features, self.rank)
         # A smooth saturation: close to the identity while |V|_F^2 << ceiling.
         shrink_k11 = torch.rsqrt(1 + V_kdr.pow(2).sum(dim=(1, 2), keepdim=True) / ceiling)
-        return LowRank(variance_k, shrink_k11 * V_kdr)
+        return self._structure(variance_k, shrink_k11 * V_kdr, floor)
+
+    def _structure(self, variance, factors, floor):
+        if self.profile is None:
+            return LowRank(variance + floor, factors)
+        return DiagonalLowRank(variance, self.profile.to(factors.device), factors,
+                               added_variance=float(floor))
 
     def dense(self, covariance):
         U_kdr = torch.as_tensor(covariance.factors)
-        variance_k11 = torch.as_tensor(covariance.variance, dtype=U_kdr.dtype).reshape(-1, 1, 1)
-        eye = torch.eye(self.n_features, dtype=U_kdr.dtype, device=U_kdr.device)
-        return U_kdr @ U_kdr.transpose(1, 2) + variance_k11 * eye
+        return torch.diag_embed(_floor_diagonal(covariance, U_kdr)) + U_kdr @ U_kdr.transpose(1, 2)
 
     def parameters(self, covariance):
         U_kdr = torch.as_tensor(covariance.factors)
-        variance_k = torch.as_tensor(covariance.variance, dtype=U_kdr.dtype, device=U_kdr.device)
-        return variance_k.expand(U_kdr.shape[0]), U_kdr
+        return _floor_diagonal(covariance, U_kdr), U_kdr
 
     def kl(self, target, covariance):
-        return lowrank_gaussian_kl(*target, covariance.variance, covariance.factors)
+        U_kdr = covariance.factors
+        return diagonal_lowrank_gaussian_kl(*target, _floor_diagonal(covariance, U_kdr), U_kdr)
 
-    def local_part(self, local_kdd):
-        # Factors of the best rank-r approximation of each local covariance.
-        eigenvalues_kd, vectors_kdd = np.linalg.eigh(local_kdd)
-        top_kr = np.clip(eigenvalues_kd[:, -self.rank :], 0.0, None)
-        return vectors_kdd[:, :, -self.rank :] * np.sqrt(top_kr)[:, None, :]  # (K, d, r)
-
-    def local_structure(self, part, alpha, variance, ceiling):
-        # The columns of the local part are orthogonal, with squared norms the eigenvalues.
+    def local_structure(self, part, alpha, variance, floor, ceiling):
+        # The columns of the local factors are orthogonal, with squared norms the eigenvalues.
         eigenvalues_kr = alpha * (part**2).sum(axis=1)
         shrink_kr = np.sqrt(np.minimum(1.0, ceiling / np.maximum(eigenvalues_kr, _TINY)))
-        return LowRank(variance, np.sqrt(alpha) * part * shrink_kr[:, None, :])
+        factors = np.sqrt(alpha) * part * shrink_kr[:, None, :]
+        if self.profile is None:
+            return LowRank(variance + floor, factors)
+        return DiagonalLowRank(variance, self.profile.numpy(), factors, added_variance=floor)
+
+
+def _floor_diagonal(covariance, like):
+    """The (K, d) diagonal floor of a low-rank structure, isotropic or of a profile."""
+    n, d = like.shape[0], like.shape[1]
+    variance = torch.as_tensor(covariance.variance, dtype=like.dtype, device=like.device)
+    variance = variance.expand(n) if variance.ndim == 0 else variance
+    profile = (torch.ones(d, dtype=like.dtype, device=like.device)
+               if not hasattr(covariance, "profile")
+               else torch.as_tensor(covariance.profile, dtype=like.dtype, device=like.device))
+    return variance[:, None] * profile[None, :] + covariance.added_variance
 
 
 #: Covariance structure name -> head class.
@@ -186,49 +205,78 @@ def gaussian_kl(target_kdd, model_kdd):
     return 0.5 * (trace - target_kdd.shape[-1] + logdet_model - logdet_target).mean()
 
 
-def _lowrank_cholesky(variance_k, U_kdr):
-    r"""Cholesky factor of :math:`\tau I_r + U^\top U` and :math:`\log\det(\tau I + U U^\top)`."""
-    d, r = U_kdr.shape[1], U_kdr.shape[2]
+def _capacitance(diagonal_kd, U_kdr):
+    r"""Cholesky factor :math:`L` of :math:`M = I_r + U^\top D^{-1} U` and
+    :math:`\log\det(D + U U^\top) = \sum \log D + 2 \sum \log L_{ii}`."""
+    r = U_kdr.shape[2]
     eye = torch.eye(r, dtype=U_kdr.dtype, device=U_kdr.device)
-    chol_krr = torch.linalg.cholesky(variance_k[:, None, None] * eye + U_kdr.transpose(1, 2) @ U_kdr)
-    logdet_k = (d - r) * torch.log(variance_k) + 2 * torch.log(
+    chol_krr = torch.linalg.cholesky(eye + U_kdr.transpose(1, 2) @ (U_kdr / diagonal_kd[:, :, None]))
+    logdet_k = torch.log(diagonal_kd).sum(-1) + 2 * torch.log(
         torch.diagonal(chol_krr, dim1=1, dim2=2)).sum(-1)
     return chol_krr, logdet_k
 
 
-def lowrank_gaussian_kl(target_variance, target_factors, variance, factors):
-    r"""Mean over centers of :math:`\mathrm{KL}(N(0, T_k) \,\|\, N(0, C_k))` for low-rank plus
-    isotropic covariances :math:`T = t I + A A^\top`, :math:`C = \tau I + U U^\top`, in
-    :math:`O(d r^2)` per center instead of :math:`O(d^3)`.
+def diagonal_lowrank_gaussian_kl(target_diagonal, target_factors, diagonal, factors):
+    r"""Mean over centers of :math:`\mathrm{KL}(N(0, T_k) \,\|\, N(0, C_k))` for diagonal plus
+    low-rank covariances :math:`T = \operatorname{diag}(t) + A A^\top`,
+    :math:`C = \operatorname{diag}(c) + U U^\top`, in :math:`O(d r^2)` per center.
 
-    With :math:`M = \tau I_r + U^\top U = L L^\top` and :math:`B = L^{-1} U^\top`, Woodbury
-    gives :math:`C^{-1} = (I - B^\top B)/\tau`, hence
+    With :math:`M = I_r + U^\top D_c^{-1} U = L L^\top` and :math:`V = D_c^{-1} U L^{-\top}`,
+    Woodbury gives :math:`C^{-1} = D_c^{-1} - V V^\top`, hence
 
     .. math::
 
-        \operatorname{tr}(C^{-1} T) = \frac{t\,(d - \lVert B\rVert_F^2)
-            + \lVert A\rVert_F^2 - \lVert B A\rVert_F^2}{\tau},
+        \operatorname{tr}(C^{-1} T) = \sum_k \frac{t_k + (A A^\top)_{kk}}{c_k}
+            - \sum_k t_k (V V^\top)_{kk} - \lVert V^\top A\rVert_F^2,
 
-    and the determinant lemma gives :math:`\log\det C = (d - r)\log\tau + 2\sum\log L_{ii}`.
+    and the determinant lemma :math:`\log\det C = \sum_k \log c_k + 2 \sum_i \log L_{ii}`.
 
     Parameters
     ----------
-    target_variance, variance : torch.Tensor of shape (n_centers,)
+    target_diagonal, diagonal : torch.Tensor of shape (n_centers, n_features)
     target_factors : torch.Tensor of shape (n_centers, n_features, target_rank)
     factors : torch.Tensor of shape (n_centers, n_features, rank)
     """
     d = factors.shape[1]
-    variance = variance.expand(factors.shape[0])
-    chol_krr, logdet_model = _lowrank_cholesky(variance, factors)
-    _, logdet_target = _lowrank_cholesky(target_variance, target_factors)
-    B_krd = torch.linalg.solve_triangular(chol_krr, factors.transpose(1, 2), upper=False)
-    BA_krq = B_krd @ target_factors
-    B2_k, A2_k, BA2_k = (m.pow(2).sum(dim=(1, 2)) for m in (B_krd, target_factors, BA_krq))
-    trace = (target_variance * (d - B2_k) + A2_k - BA2_k) / variance
+    chol_krr, logdet_model = _capacitance(diagonal, factors)
+    _, logdet_target = _capacitance(target_diagonal, target_factors)
+    V_kdr = torch.linalg.solve_triangular(chol_krr, (factors / diagonal[:, :, None]).transpose(1, 2),
+                                          upper=False).transpose(1, 2)
+    trace = (((target_diagonal + target_factors.pow(2).sum(-1)) / diagonal).sum(-1)
+             - (target_diagonal * V_kdr.pow(2).sum(-1)).sum(-1)
+             - (V_kdr.transpose(1, 2) @ target_factors).pow(2).sum(dim=(1, 2)))
     return 0.5 * (trace - d + logdet_model - logdet_target).mean()
 
 
+def lowrank_gaussian_kl(target_variance, target_factors, variance, factors):
+    r""":func:`diagonal_lowrank_gaussian_kl` for isotropic floors :math:`T = t I + A A^\top`,
+    :math:`C = \tau I + U U^\top` (``variance`` and ``target_variance`` of shape
+    ``(n_centers,)`` or scalars)."""
+    n, d = factors.shape[0], factors.shape[1]
+
+    def diagonal(v):
+        return torch.as_tensor(v, dtype=factors.dtype, device=factors.device).reshape(-1, 1).expand(n, d)
+
+    return diagonal_lowrank_gaussian_kl(diagonal(target_variance), target_factors,
+                                        diagonal(variance), factors)
+
+
 # ---------------------------------------------------------------------------- network
+def _placeholder(profile, n_features):
+    """The profile entry of a network's config: its values travel in the state dict."""
+    return None if profile is None else np.ones(n_features)
+
+
+def _profile_buffer(module, profile):
+    """Register a floor profile as a buffer of ``module`` (so it is saved with the state) and
+    return it, or ``None``."""
+    if profile is None:
+        return None
+    module.register_buffer("profile", torch.as_tensor(profile, dtype=torch.float64).clone())
+    return module.profile
+
+
+
 class FactorNetwork(nn.Module):
     r"""MLP from a center :math:`z` to its covariance :math:`C_\theta(z)`.
 
@@ -250,15 +298,19 @@ class FactorNetwork(nn.Module):
         Covariance floor :math:`f`.
     ceiling : float
         Covariance ceiling :math:`c_{\max}` (module docstring).
+    profile : array-like of shape (n_features,) or None, default=None
+        Per-feature profile of the ``"lowrank"`` floor (``None``: isotropic).
     """
 
-    def __init__(self, n_features, structure, rank, width, depth, mean, scale, floor, ceiling):
+    def __init__(self, n_features, structure, rank, width, depth, mean, scale, floor, ceiling,
+                 profile=None):
         super().__init__()
         # Everything but the state dict that rebuilds the module (see wpokernel.persistence).
         self.config = {"n_features": n_features, "structure": structure, "rank": rank,
                        "width": width, "depth": depth, "mean": np.zeros(n_features),
-                       "scale": float(scale), "floor": float(floor), "ceiling": float(ceiling)}
-        self.head = HEADS[structure](n_features, rank)
+                       "scale": float(scale), "floor": float(floor), "ceiling": float(ceiling),
+                       "profile": _placeholder(profile, n_features)}
+        self.head = HEADS[structure](n_features, rank, _profile_buffer(self, profile))
         layers, n_in = [], n_features
         for _ in range(depth):
             layers += [nn.Linear(n_in, width, dtype=torch.float64), nn.SiLU()]
@@ -292,12 +344,13 @@ class FreeFactors(nn.Module):
     are not used.
     """
 
-    def __init__(self, n_centers, n_features, structure, rank, scale, floor, ceiling):
+    def __init__(self, n_centers, n_features, structure, rank, scale, floor, ceiling,
+                 profile=None):
         super().__init__()
         self.config = {"n_centers": n_centers, "n_features": n_features, "structure": structure,
                        "rank": rank, "scale": float(scale), "floor": float(floor),
-                       "ceiling": float(ceiling)}
-        self.head = HEADS[structure](n_features, rank)
+                       "ceiling": float(ceiling), "profile": _placeholder(profile, n_features)}
+        self.head = HEADS[structure](n_features, rank, _profile_buffer(self, profile))
         self.raw = nn.Parameter(torch.zeros(n_centers, self.head.n_outputs, dtype=torch.float64))
         self.scale, self.floor, self.ceiling = float(scale), float(floor), float(ceiling)
 

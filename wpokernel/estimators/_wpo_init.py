@@ -1,0 +1,158 @@
+r"""The local-PCA initialization of :class:`~wpokernel.WPOKernelScore`, chosen on validation data.
+
+Each center :math:`z_k` gets the covariance
+
+.. math::
+
+    \hat C_k = \alpha\, \hat L_k + \sigma^2 \operatorname{diag}(f) + c_{\min} I,
+
+with :math:`\hat L_k` the head's projection of the local covariance of the center's
+:math:`m` nearest neighbours (the rank-:math:`r` local factors for ``"lowrank"``,
+:mod:`wpokernel.local_covariance`), its eigenvalues clipped at the ceiling, :math:`c_{\min}`
+the covariance floor and :math:`f` the floor's profile: ones (isotropic), or the data's
+per-feature variances shrunk towards their mean, :math:`f \propto (1 - \lambda) v + \lambda
+\bar v`, scaled to a largest entry of 1 — a floor that serves features of very different
+spreads (the border and the centre pixels of an image) at once.
+
+The rank :math:`r`, the neighbourhood size :math:`m`, the profile's shrinkage :math:`\lambda`
+and the scales :math:`(\alpha, \sigma^2)` that are not given are chosen by the validation
+log-likelihood of the mixture, searched in stages so that the cost stays a few dozen mixture
+evaluations on at most 512 validation points: first :math:`(r, m)` with the scale
+:math:`\sigma`, then the profile with :math:`\sigma`, then :math:`\alpha` and :math:`\sigma`
+again at the best of those.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..local_covariance import local_covariances, local_factors, local_variances
+from ..neural import HEADS
+from ..reductions import mixture_moments
+
+__all__ = ["Initialization", "floor_profile", "initialize"]
+
+_ALPHA_GRID = np.geomspace(0.0625, 4.0, 7)
+# The floor's standard deviation sigma relative to the data's spread (1 in these coordinates).
+_SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
+_SHRINKAGE_GRID = (0.0, 0.001, 0.01, 0.1)
+_RANK_GRID = (10, 20)
+_NEIGHBOR_GRID = (20, 40)
+# Validation points scored per candidate: enough to rank candidates, far fewer than the data.
+_MAX_CALIBRATION_POINTS = 512
+# Without validation points: the local covariances as they are, over a floor of 0.1 spreads.
+_DEFAULT_SCALES = (1.0, 0.1**2)
+
+
+class Initialization(NamedTuple):
+    """The chosen initialization: its settings, the head and the target covariances."""
+
+    rank: int
+    n_neighbors: int
+    shrinkage: object  # float, or None for the isotropic floor
+    profile: object  # ndarray of shape (n_features,), or None
+    alpha: float
+    variance: float
+    log_likelihood: float
+    head: object
+    target: object  # the CovarianceStructure of the centers
+
+
+def floor_profile(X, shrinkage):
+    r"""The floor's profile :math:`f \propto (1 - \lambda) v + \lambda \bar v`, largest entry 1.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data (standardized: :math:`\bar v = 1`).
+    shrinkage : float in (0, 1]
+        :math:`\lambda`; 1 is the isotropic profile.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
+    variances = X.var(axis=0)
+    profile = (1.0 - shrinkage) * variances + shrinkage * variances.mean()
+    return profile / profile.max()
+
+
+class _Search:
+    """Caches the local statistics and scores candidates on the calibration points."""
+
+    def __init__(self, structure, X_fit, X_cal, center_rows, floor, ceiling, backend, max_rank):
+        self.structure, self.X_fit, self.X_cal = structure, X_fit, X_cal
+        self.center_rows, self.centers = center_rows, X_fit[center_rows]
+        self.floor, self.ceiling, self.backend = floor, ceiling, backend
+        self.max_rank, self.cache = max_rank, {}
+
+    def part(self, head, rank, n_neighbors):
+        """The head's local statistic; factors are computed once at the largest rank tried,
+        whose leading columns are the factors of every smaller rank."""
+        if n_neighbors not in self.cache:
+            if head.local_statistic == "factors":
+                rank_cap = min(self.max_rank, n_neighbors)
+                part = local_factors(self.X_fit, self.center_rows, n_neighbors, rank_cap).factors
+            elif head.local_statistic == "variances":
+                part = local_variances(self.X_fit, self.center_rows, n_neighbors)
+            else:
+                part = local_covariances(self.X_fit, self.center_rows, n_neighbors)
+            self.cache[n_neighbors] = part
+        part = self.cache[n_neighbors]
+        return part[:, :, :rank] if head.local_statistic == "factors" else part
+
+    def keep(self, n_neighbors):
+        """Forget the statistics of the other neighbourhood sizes (their memory is K d r)."""
+        self.cache = {m: part for m, part in self.cache.items() if m == n_neighbors}
+
+    def build(self, rank, n_neighbors, shrinkage, alpha, variance):
+        profile = None if shrinkage is None else floor_profile(self.X_fit, shrinkage)
+        head = HEADS[self.structure](self.X_fit.shape[1], rank, profile)
+        target = head.local_structure(self.part(head, rank, n_neighbors), alpha, variance,
+                                      self.floor, self.ceiling)
+        return profile, head, target
+
+    def score(self, rank, n_neighbors, shrinkage, alpha, variance):
+        _, _, target = self.build(rank, n_neighbors, shrinkage, alpha, variance)
+        return float(mixture_moments(self.X_cal, self.centers, target,
+                                     backend=self.backend).log_density.mean())
+
+    def best(self, candidates):
+        """The best of ``candidates`` (rank, n_neighbors, shrinkage, alpha, variance)."""
+        scored = [(self.score(*candidate), candidate) for candidate in candidates]
+        return max(scored, key=lambda item: item[0])
+
+    def result(self, log_likelihood, candidate):
+        profile, head, target = self.build(*candidate)
+        return Initialization(*candidate[:3], profile, *candidate[3:], log_likelihood, head, target)
+
+
+def initialize(structure, X_fit, X_val, center_rows, *, ranks, neighbors, shrinkages, floor,
+               ceiling, backend, rng):
+    """Choose the initialization on the validation points (module docstring).
+
+    ``ranks``, ``neighbors`` and ``shrinkages`` are the candidate values (one each where the
+    estimator's parameter fixed it; ``None`` in ``shrinkages`` is the isotropic floor).
+
+    Returns
+    -------
+    Initialization
+    """
+    if len(X_val) > _MAX_CALIBRATION_POINTS:
+        X_val = X_val[np.sort(rng.choice(len(X_val), _MAX_CALIBRATION_POINTS, replace=False))]
+    search = _Search(structure, X_fit, X_val, center_rows, floor, ceiling, backend, max(ranks))
+    if len(X_val) == 0:
+        candidate = (ranks[0], neighbors[0], shrinkages[0], *_DEFAULT_SCALES)
+        return search.result(np.nan, candidate)
+    sigmas = [(1.0, s**2) for s in _SIGMA_GRID]
+    best_score, best = -np.inf, None
+    for m in neighbors:  # one neighbourhood's statistics in memory at a time
+        score, candidate = search.best([(r, m, shrinkages[0], *scales) for r in ranks
+                                        for scales in sigmas])
+        if score > best_score:
+            best_score, best = score, candidate
+        search.keep(best[1])
+    _, best = search.best([(*best[:2], shrinkage, *scales) for shrinkage in shrinkages
+                           for scales in sigmas])
+    _, best = search.best([(*best[:3], alpha, best[4]) for alpha in _ALPHA_GRID])
+    return search.result(*search.best([(*best[:4], s**2) for s in _SIGMA_GRID]))
