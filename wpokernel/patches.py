@@ -29,8 +29,7 @@ __all__ = [
     "check_image_shape",
     "check_patch_size",
     "largest_patch_size",
-    "pad_images",
-    "patches",
+    "patch_view",
     "pixel_locations",
     "window",
 ]
@@ -76,7 +75,7 @@ def check_image_shape(image_shape, n_features=None):
 
 
 def largest_patch_size(image_shape):
-    """:math:`2 \\max(H, W) - 1`: the smallest patch that contains the whole image from every pixel."""
+    """:math:`2 \\max(H, W) - 1`, the smallest patch holding the whole image from every pixel."""
     return 2 * max(image_shape[:2]) - 1
 
 
@@ -92,41 +91,30 @@ def check_patch_size(name, size, image_shape):
                          f"that already sees the whole image from every pixel, got {size}.")
 
 
-def pad_images(images, size):
-    """Images of shape (M, H, W, C) padded with :math:`h = (P - 1)/2` zeros on every side.
-
-    Returns
-    -------
-    array of shape (M, H + 2h, W + 2h, C)
-    """
-    h = size // 2
-    n, height, width, channels = images.shape
-    padded = get_namespace(images).zeros((n, height + 2 * h, width + 2 * h, channels),
-                                         like=images)
-    padded[:, h:h + height, h:h + width, :] = images
-    return padded
-
-
-def patches(padded, locations, size):
-    """Patches of size ``size`` at pixel ``locations`` of images padded by :func:`pad_images`.
+def patch_view(images, size):
+    """Every patch of size ``size`` of the images, as a view of the zero-padded images.
 
     Parameters
     ----------
-    padded : array of shape (M, H + 2h, W + 2h, C)
-    locations : sequence of (row, column)
-        Pixels of the unpadded image.
+    images : array of shape (M, H, W, C)
+        NumPy array or torch tensor.
     size : int
         Odd patch size :math:`P = 2h + 1`.
 
     Returns
     -------
-    array of shape (M, len(locations), P * P * C)
-        Row-major (height, width, channels) patches :math:`x_{\\Omega_i}`.
+    array of shape (M, H, W, C, P, P)
+        ``view[m, r, c]`` is the patch :math:`x_{\\Omega_{(r, c)}}` of image ``m``, its values
+        in (channel, row, column) order; only the padded images are stored.
     """
-    ns = get_namespace(padded)
-    n = padded.shape[0]
-    blocks = [padded[:, r:r + size, c:c + size, :].reshape(n, 1, -1) for r, c in locations]
-    return ns.concat(blocks, axis=1)
+    h = size // 2
+    n, height, width, channels = images.shape
+    ns = get_namespace(images)
+    padded = ns.zeros((n, height + 2 * h, width + 2 * h, channels), like=images)
+    padded[:, h:h + height, h:h + width, :] = images
+    if ns.name == "torch":
+        return padded.unfold(1, size, 1).unfold(2, size, 1)
+    return ns.xp.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(1, 2))
 
 
 def pixel_locations(image_shape):
@@ -135,14 +123,27 @@ def pixel_locations(image_shape):
 
 
 def window(location, radius, image_shape):
-    """The pixels :math:`j` of the image with :math:`\\lVert j - i\\rVert_\\infty \\le` ``radius``.
+    """The pixels :math:`j` of the image with :math:`\\lVert j - i\\rVert_\\infty \\le r`, a block.
+
+    Parameters
+    ----------
+    location : tuple of int
+        The pixel :math:`i = (\\text{row}, \\text{column})`.
+    radius : int
+        :math:`r \\ge 0`.
+    image_shape : tuple of int
+        ``(height, width[, channels])``.
+
+    Returns
+    -------
+    tuple of int
+        ``(r0, r1, c0, c1)``: the rows ``r0 <= r < r1`` and columns ``c0 <= c < c1``.
 
     Examples
     --------
-    >>> window((0, 0), 1, (3, 3))
-    [(0, 0), (0, 1), (1, 0), (1, 1)]
+    >>> window((0, 3), 1, (3, 5))
+    (0, 2, 2, 5)
     """
     r, c = location
-    rows = range(max(0, r - radius), min(image_shape[0], r + radius + 1))
-    columns = range(max(0, c - radius), min(image_shape[1], c + radius + 1))
-    return [(i, j) for i in rows for j in columns]
+    return (max(0, r - radius), min(image_shape[0], r + radius + 1),
+            max(0, c - radius), min(image_shape[1], c + radius + 1))

@@ -15,6 +15,7 @@ from _stats import energy_permutation_pvalue
 from wpokernel import (
     EmpiricalScore,
     FollmerBridge,
+    LocalScoreMachine,
     SchrodingerBridge,
     ScoreDifferenceFlow,
     StochasticInterpolant,
@@ -32,6 +33,7 @@ GENERATIVE = [
     SchrodingerBridge(target=0.1, n_prior_samples=50, random_state=0, **QUIET),
     FollmerBridge(target=0.1, **QUIET),
     ScoreDifferenceFlow(**QUIET),
+    LocalScoreMachine(random_state=0, **QUIET),
 ]
 HAS_CUDA = torch.cuda.is_available()
 

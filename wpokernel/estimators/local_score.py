@@ -82,8 +82,7 @@ from ..patches import (
     check_image_shape,
     check_patch_size,
     largest_patch_size,
-    pad_images,
-    patches,
+    patch_view,
     pixel_locations,
     window,
 )
@@ -155,15 +154,47 @@ def _check_sizes_form(name, value):
 # ---------------------------------------------------------------------------------------
 
 
-def _groups(locations, radius, image_shape):
-    """(query pixels, compared pixels) pairs that share their training patches.
+def _local_reductions(images, train, log_weights, size, locations):
+    """The LS machine's reductions: ``(pixels, x_i, z_j, a_j, v_j)`` per distinct patch block.
 
-    With a window that covers the image from every pixel the compared set is the whole image
-    for every query: one reduction for all of them.
+    It compares the patches of one place, padded alike, so the padding adds nothing to their
+    distance: the patches are cropped to the image, and the pixels whose cropped patches are
+    the same block share one reduction with their centre pixels as values (every pixel, the
+    empirical score, once :math:`P \\ge 2 \\max(H, W) - 1`).
     """
+    blocks = {}
+    for location in locations:
+        blocks.setdefault(window(location, size // 2, images.shape[1:]), []).append(location)
+    for (r0, r1, c0, c1), pixels in blocks.items():
+        rows, columns = zip(*pixels)
+        x_i = images[:, r0:r1, c0:c1, :].reshape(images.shape[0], -1)  # (M, d)
+        z_j = train[:, r0:r1, c0:c1, :].reshape(train.shape[0], -1)  # (N, d)
+        v_j = train[:, list(rows), list(columns), :].reshape(train.shape[0], -1)  # (N, L C)
+        yield pixels, x_i, z_j, log_weights, v_j
+
+
+def _equivariant_reductions(images, train, log_weights, size, locations, radius):
+    """The ELS machine's reductions: ``(pixels, x_i, z_j, a_j, v_j)`` per block of compared pixels.
+
+    The centers are the zero-padded training patches at the compared pixels :math:`J(i)`;
+    when :math:`J(i)` is the whole image for every pixel (``radius`` None or at least
+    :math:`\\max(H, W) - 1`) one reduction serves every query pixel.
+    """
+    image_shape = images.shape[1:]
     if radius is None or radius >= max(image_shape[:2]) - 1:
-        return [(locations, pixel_locations(image_shape))]
-    return [([location], window(location, radius, image_shape)) for location in locations]
+        groups = [(locations, (0, image_shape[0], 0, image_shape[1]))]
+    else:
+        groups = [([location], window(location, radius, image_shape)) for location in locations]
+    queries, centers = patch_view(images, size), patch_view(train, size)
+    ns = get_namespace(images)
+    d = size * size * image_shape[2]
+    for pixels, (r0, r1, c0, c1) in groups:
+        rows, columns = zip(*pixels)
+        x_i = queries[:, list(rows), list(columns)].reshape(-1, d)  # (M Lq, d)
+        z_j = centers[:, r0:r1, c0:c1].reshape(-1, d)  # (N Lc, d)
+        v_j = train[:, r0:r1, c0:c1, :].reshape(-1, image_shape[2])  # (N Lc, C)
+        a_j = log_weights[:, None] + ns.zeros((1, (r1 - r0) * (c1 - c0)), like=log_weights)
+        yield pixels, x_i, z_j, a_j.reshape(-1), v_j
 
 
 def denoise(images, train, log_weights, sigma, size, locations, *, radius, backend,
@@ -183,7 +214,7 @@ def denoise(images, train, log_weights, sigma, size, locations, *, radius, backe
     size : int
         Odd patch size :math:`P`.
     locations : sequence of (row, column)
-        Pixels :math:`i`.
+        Distinct pixels :math:`i`.
     radius : int or None
         Translation radius (0: LS, None: ELS).
     backend, working_memory
@@ -193,25 +224,22 @@ def denoise(images, train, log_weights, sigma, size, locations, *, radius, backe
     -------
     array of shape (M, len(locations), C)
     """
-    ns = get_namespace(images)
-    n_images, channels = images.shape[0], images.shape[3]
-    queries, centers = pad_images(images, size), pad_images(train, size)
-    image_shape = images.shape[1:]
-    denoised = []
-    for query_pixels, compared_pixels in _groups(locations, radius, image_shape):
-        x_i = patches(queries, query_pixels, size)  # (M, Lq, d)
-        z_j = patches(centers, compared_pixels, size)  # (N, Lc, d)
-        v_j = patches(train, compared_pixels, 1)  # (N, Lc, C): the centre pixels
-        a_j = log_weights[:, None] + ns.zeros((1, len(compared_pixels)), like=log_weights)
-        moments = mixture_moments(x_i.reshape(-1, x_i.shape[2]), z_j.reshape(-1, z_j.shape[2]),
-                                  Isotropic(sigma**2), a_j.reshape(-1), v_j.reshape(-1, channels),
-                                  backend=backend, working_memory=working_memory)
-        denoised.append(moments.values.reshape(n_images, len(query_pixels), channels))
-    return ns.concat(denoised, axis=1)
+    if radius == 0:
+        reductions = _local_reductions(images, train, log_weights, size, locations)
+    else:
+        reductions = _equivariant_reductions(images, train, log_weights, size, locations, radius)
+    pixels, denoised = [], []
+    for query_pixels, x_i, z_j, a_j, v_j in reductions:
+        moments = mixture_moments(x_i, z_j, Isotropic(sigma**2), a_j, v_j, backend=backend,
+                                  working_memory=working_memory)
+        denoised.append(moments.values.reshape(images.shape[0], len(query_pixels), -1))
+        pixels.extend(query_pixels)
+    position = {pixel: k for k, pixel in enumerate(pixels)}
+    return get_namespace(images).concat(denoised, axis=1)[:, [position[p] for p in locations]]
 
 
 def patch_size_at(schedule, sigma):
-    r""":math:`P_k` of the level :math:`\sigma_k` nearest to :math:`\sigma` in :math:`\log \sigma`."""
+    r""":math:`P_k` of the level :math:`\sigma_k` nearest to :math:`\sigma` in log scale."""
     k = int(np.argmin(np.abs(np.log(schedule[:, 0]) - math.log(sigma))))
     return int(schedule[k, 1])
 
@@ -222,11 +250,7 @@ def patch_size_at(schedule, sigma):
 
 
 def _split(n_images, validation_fraction, rng):
-    """(fit rows, held-out rows): at least one of each."""
-    if n_images < 2:
-        raise ValueError(f"Expected at least 2 images of positive weight to calibrate "
-                         f"patch_size on held-out images, got {n_images}; give patch_size as "
-                         "an odd integer or a schedule instead.")
+    """(fit rows, held-out rows): at least one of each (``fit`` has two distinct images)."""
     n_held_out = min(max(1, int(round(validation_fraction * n_images))), n_images - 1)
     order = rng.permutation(n_images)
     return np.sort(order[n_held_out:]), np.sort(order[:n_held_out])
@@ -267,7 +291,8 @@ def held_out_errors(denoiser, clean, weight, levels, sizes, rng, progress=False)
         n_pixels = min(_CALIBRATION_PIXELS, len(every_pixel))
         chosen = np.sort(rng.choice(len(every_pixel), n_pixels, replace=False))
         locations = [every_pixel[p] for p in chosen]
-        target = patches(clean, locations, 1)  # (M, L, C)
+        rows, columns = zip(*locations)
+        target = clean[:, list(rows), list(columns), :]  # (M, L, C)
         for s, size in enumerate(sizes):
             squared = (denoiser(noisy, float(sigma), int(size), locations) - target) ** 2
             errors[k, s] = weight @ squared.mean(axis=(1, 2)) / weight.sum()
