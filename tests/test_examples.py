@@ -22,6 +22,8 @@ FIGURES = {
     "conditional_generation": {"conditional_generation.png"},
     "digits_nearest_neighbours": {"digits_wpo_nearest.png", "digits_empirical_nearest.png"},
     "interpolant_ode_vs_sde": {"interpolant_ode_vs_sde.png"},
+    "local_score_machines": {"local_score_empirical_nearest.png", "local_score_ls_nearest.png",
+                             "local_score_els_nearest.png"},
     "memorization_vs_generalization": {"memorization.png"},
     "schrodinger_bridge_between_datasets": {"schrodinger_bridge.png"},
     "score_difference_flow": {"score_difference_flow.png"},
