@@ -1,5 +1,6 @@
 """The torch training loop: Adam steps, validation with early stopping and restore-best, the
-progress bar at an early stop, non-finite losses, gradient clipping, distillation, threads."""
+progress bar at an early stop, non-finite losses, gradient clipping, the moving average of the
+weights, autocast, minibatches, distillation, threads."""
 
 import math
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from wpokernel.neural import distill, torch_threads, train
+from wpokernel.neural import ExponentialMovingAverage, Minibatches, distill, torch_threads, train
 
 
 def _model(value=3.0):
@@ -107,3 +108,77 @@ def test_threads_are_restored():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+# ------------------------------------------------------------------ moving average, minibatches
+
+def test_the_moving_average_follows_its_warm_up_recursion():
+    # a_k = d_k a_{k-1} + (1 - d_k) w_k, d_k = min(0.9, (1 + k) / (10 + k)), a_0 = w_0.
+    model = _model(0.0)
+    average = ExponentialMovingAverage(model, 0.9)
+    expected = 0.0
+    for k in range(1, 31):
+        with torch.no_grad():
+            model.weight.fill_(float(k**2))
+        average.update(model)
+        decay = min(0.9, (1 + k) / (10 + k))
+        expected = decay * expected + (1 - decay) * k**2
+    with average.applied(model):
+        assert model.weight.item() == pytest.approx(expected, rel=1e-12)
+    assert model.weight.item() == 900.0  # the trained weight is back
+    average.copy_to(model)
+    assert model.weight.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_without_validation_training_ends_with_the_average():
+    model = _model()
+    weights = []
+
+    def step_loss(step):
+        weights.append(model.weight.item())
+        return 0.1 * model.weight[0, 0]
+
+    train(model, step_loss, max_steps=30, learning_rate=0.1, ema_decay=0.9)
+    # The trained weights fall step by step; their average lags behind them.
+    assert np.all(np.diff(weights) < 0) and model.weight.item() > weights[-1]
+
+
+def test_the_moving_average_is_what_is_validated_and_restored():
+    model = _model()
+    seen = []
+
+    def validate():
+        seen.append(model.weight.item())
+        return -model.weight.item()  # smaller is better: the trained weights keep falling
+
+    result = train(model, lambda step: 0.1 * model.weight[0, 0], max_steps=40, learning_rate=0.1,
+                   validate=validate, validation_interval=10, patience=5, ema_decay=0.99)
+    # Trained weights at step 40: 3 - 4 = -1; the averages lag behind them.
+    assert all(w > 3.0 - 0.1 * step for w, step in zip(seen[1:], (10, 20, 30, 40)))
+    assert result.best_step == 40 and model.weight.item() == seen[-1]
+
+
+def test_the_loss_is_computed_under_autocast():
+    model = _model()
+    dtypes = []
+
+    def step_loss(step):
+        product = model(torch.ones(1, 1))
+        dtypes.append(product.dtype)
+        return product.float().pow(2).sum()
+
+    model = model.float()
+    train(model, step_loss, max_steps=2, learning_rate=0.1, autocast_dtype=torch.bfloat16)
+    train(model, step_loss, max_steps=1, learning_rate=0.1)
+    assert dtypes == [torch.bfloat16, torch.bfloat16, torch.float32]
+
+
+def test_minibatches_run_through_seeded_permutations():
+    batches = Minibatches(10, 4, torch.Generator().manual_seed(0))
+    drawn = [batches.next() for _ in range(6)]
+    assert all(len(b) == 4 and len(set(b.tolist())) == 4 for b in drawn)
+    # The two first batches of an epoch never repeat a row (an epoch is a permutation).
+    assert not set(drawn[0].tolist()) & set(drawn[1].tolist())
+    again = Minibatches(10, 4, torch.Generator().manual_seed(0))
+    assert all(torch.equal(b, again.next()) for b in drawn)
+    assert len(Minibatches(3, 8, torch.Generator()).next()) == 3

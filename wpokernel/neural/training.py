@@ -1,24 +1,42 @@
 r"""The torch training loop of the package's networks: Adam, validation, early stopping.
 
 :func:`train` minimizes a loss by Adam, one step at a time: a caller supplies the loss of a
-step (its minibatch is the caller's business) and, optionally, a validation score (larger is
-better) measured every ``validation_interval`` steps. Training stops after ``patience``
-measurements without improvement, and the network of the best score — the state before the
-first step included — is restored. :func:`distill` fits a network to per-item targets by
-minibatches of items until a window of steps stops improving. :func:`torch_threads` sets the
-number of intra-op threads for a block. Torch only: no scikit-learn here.
+step (its minibatch is the caller's business; :class:`Minibatches` draws them) and, optionally,
+a validation score (larger is better) measured every ``validation_interval`` steps. Training
+stops after ``patience`` measurements without improvement, and the network of the best score —
+the state before the first step included — is restored. Options:
+
+* an exponential moving average of the weights (``ema_decay``), with the warm-up
+  :math:`\bar\theta_k = \delta_k \bar\theta_{k-1} + (1 - \delta_k) \theta_k`,
+  :math:`\delta_k = \min(\delta, (1 + k) / (10 + k))` after step :math:`k`, so that early on
+  the average forgets the initial network within a few steps instead of keeping
+  :math:`\delta^k` of it; the average is what is validated, restored and returned;
+* mixed precision (``autocast_dtype``): the loss is computed under :func:`torch.autocast`;
+* data parallelism (``distributed``): each process of the default ``torch.distributed`` group
+  computes the loss of its shard of a minibatch through a
+  :class:`~torch.nn.parallel.DistributedDataParallel` wrapper, which averages the gradients;
+  the loss recorded and checked is the mean over the processes, so every process takes the
+  same decisions (:mod:`wpokernel.neural.distributed`).
+
+:func:`distill` fits a network to per-item targets by minibatches of items until a window of
+steps stops improving. :func:`torch_threads` sets the number of intra-op threads for a block.
+Torch only: no scikit-learn here.
 """
 
 import copy
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["EarlyStopping", "TrainingResult", "distill", "torch_threads", "train"]
+__all__ = ["EarlyStopping", "ExponentialMovingAverage", "Minibatches", "TrainingResult", "distill",
+           "torch_threads", "train"]
+
+# Steps of the EMA warm-up: the decay after step k is at most (1 + k) / (_EMA_WARMUP + k).
+_EMA_WARMUP = 10
 
 
 @contextmanager
@@ -88,8 +106,82 @@ class TrainingResult(NamedTuple):
     stopped_early: bool
 
 
-def _check_loss(loss, step, history):
-    value = float(loss.detach())
+class ExponentialMovingAverage:
+    """Moving average of a module's parameters, with warm-up (module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    decay : float
+        Largest decay :math:`\\delta` in [0, 1).
+    """
+
+    def __init__(self, model, decay):
+        self.decay, self.n_updates = decay, 0
+        self.average = [p.detach().clone() for p in model.parameters()]
+
+    def update(self, model):
+        """Fold the current parameters of ``model`` into the average."""
+        self.n_updates += 1
+        decay = min(self.decay, (1 + self.n_updates) / (_EMA_WARMUP + self.n_updates))
+        with torch.no_grad():
+            for average, parameter in zip(self.average, model.parameters()):
+                average.lerp_(parameter.detach(), 1.0 - decay)
+
+    @contextmanager
+    def applied(self, model):
+        """Run the block with the averaged weights in ``model``, then put the trained ones back."""
+        self._swap(model)
+        try:
+            yield
+        finally:
+            self._swap(model)
+
+    def _swap(self, model):
+        # Swapping the tensors behind the parameters copies nothing, and the optimizer, which
+        # holds the parameter objects, still steps the trained weights afterwards.
+        for k, parameter in enumerate(model.parameters()):
+            parameter.data, self.average[k] = self.average[k], parameter.data
+
+    def copy_to(self, model):
+        """Load the averaged weights into ``model``."""
+        with torch.no_grad():
+            for average, parameter in zip(self.average, model.parameters()):
+                parameter.copy_(average)
+
+
+class Minibatches:
+    """Rows of minibatches: epochs of seeded random permutations of ``n_items`` items.
+
+    Parameters
+    ----------
+    n_items : int
+    batch_size : int
+        Rows per minibatch (at most ``n_items``).
+    generator : torch.Generator
+        CPU generator of the permutations.
+    """
+
+    def __init__(self, n_items, batch_size, generator):
+        self.n_items, self.batch_size = n_items, min(batch_size, n_items)
+        self.generator = generator
+        self._queue = torch.zeros(0, dtype=torch.long)
+
+    def next(self):
+        """The next minibatch, a long tensor of ``batch_size`` distinct rows."""
+        if len(self._queue) < self.batch_size:
+            self._queue = torch.randperm(self.n_items, generator=self.generator)
+        batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
+        return batch
+
+
+def _check_loss(loss, step, history, distributed):
+    value = loss.detach().double()
+    if distributed:
+        value = value.clone()
+        torch.distributed.all_reduce(value)
+        value = value / torch.distributed.get_world_size()
+    value = float(value)
     if not math.isfinite(value):
         last = next((v for v in reversed(history["loss"]) if math.isfinite(v)), None)
         raise ValueError(f"Expected a finite training loss, got {value} at step {step} (last "
@@ -98,8 +190,38 @@ def _check_loss(loss, step, history):
     return value
 
 
+def _autocast(model, dtype):
+    """:func:`torch.autocast` to ``dtype`` on the device of ``model`` (nothing for ``None``)."""
+    if dtype is None:
+        return nullcontext()
+    parameter = next(model.parameters())
+    return torch.autocast(parameter.device.type, dtype=dtype)
+
+
+def _measure(model, validate, stopping, ema, step, history):
+    """Validate (the averaged weights, with an EMA) and record; True when training should stop."""
+    with ema.applied(model) if ema is not None else nullcontext():
+        score = validate()
+        history["validation_score"].append(score)
+        history["validation_step"].append(step)
+        return stopping.update(model, score, step)
+
+
+def _optimizer_step(model, optimizer, step_loss, step, history, options):
+    max_grad_norm, autocast_dtype, distributed = options
+    optimizer.zero_grad()
+    with _autocast(model, autocast_dtype):
+        loss = step_loss(step)
+    history["loss"].append(_check_loss(loss, step, history, distributed))
+    loss.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+
+
 def train(model, step_loss, *, max_steps, learning_rate, validate=None, validation_interval=25,
-          patience=8, max_grad_norm=None, progress=False, desc="train"):
+          patience=8, max_grad_norm=None, ema_decay=None, autocast_dtype=None, distributed=False,
+          progress=False, desc="train"):
     """Adam on ``step_loss`` with validation, early stopping and restore-best.
 
     Parameters
@@ -119,6 +241,14 @@ def train(model, step_loss, *, max_steps, learning_rate, validate=None, validati
         Steps between measurements; measurements without improvement before stopping.
     max_grad_norm : float or None, default=None
         Clip the global gradient norm to this value.
+    ema_decay : float or None, default=None
+        Keep a moving average of the weights with this largest decay (module docstring); it
+        is what is validated and restored, or, without validation, loaded at the end.
+    autocast_dtype : torch.dtype or None, default=None
+        Compute the loss under :func:`torch.autocast` to this dtype.
+    distributed : bool, default=False
+        ``step_loss`` computes each process's shard through a DistributedDataParallel
+        wrapper: the loss recorded and checked is averaged over the processes.
     progress : bool, default=False
         Progress bar labelled ``desc``; when early stopping ends training the bar is closed at
         the step reached and says so.
@@ -139,26 +269,21 @@ def train(model, step_loss, *, max_steps, learning_rate, validate=None, validati
         history["validation_score"].append(score)
         history["validation_step"].append(0)
     stopping = EarlyStopping(model, score, patience)
+    ema = ExponentialMovingAverage(model, ema_decay) if ema_decay is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     bar = tqdm(total=max_steps, disable=not progress, desc=desc)
     step, stopped = 0, False
     try:
         for step in range(1, max_steps + 1):
-            optimizer.zero_grad()
-            loss = step_loss(step)
-            history["loss"].append(_check_loss(loss, step, history))
-            loss.backward()
-            if max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
+            _optimizer_step(model, optimizer, step_loss, step, history,
+                            (max_grad_norm, autocast_dtype, distributed))
+            if ema is not None:
+                ema.update(model)
             bar.update()
-            if validate is not None and step % validation_interval == 0:
-                score = validate()
-                history["validation_score"].append(score)
-                history["validation_step"].append(step)
-                if stopping.update(model, score, step):
-                    stopped = True
-                    break
+            if validate is not None and step % validation_interval == 0 \
+                    and _measure(model, validate, stopping, ema, step, history):
+                stopped = True
+                break
     except ValueError:
         if validate is not None:
             stopping.restore(model)
@@ -166,6 +291,8 @@ def train(model, step_loss, *, max_steps, learning_rate, validate=None, validati
     finally:
         _close(bar, step, stopped)
     if validate is None:
+        if ema is not None:
+            ema.copy_to(model)
         return TrainingResult(step, step, math.nan, history, False)
     stopping.restore(model)
     return TrainingResult(step, stopping.best_step, stopping.best_score, history, stopped)
