@@ -49,6 +49,19 @@ def test_is_at_least_as_good_as_its_initialization_on_validation_data(spirals, f
     )
 
 
+@pytest.mark.parametrize("floor", ["isotropic", "diagonal"])
+def test_the_untrained_model_is_the_calibrated_local_pca_mixture(floor):
+    # The low-rank model starts at its initialization itself, nothing lost to a distillation:
+    # its validation score before training is the calibration's (the same 120 points).
+    X = make_swissroll6d(1200, random_state=0)
+    model = WPOKernelScore(structure="lowrank", max_steps=0, floor=floor, progress=False,
+                           random_state=0).fit(X)
+    assert model.floor_ == floor
+    assert (model.floor_profile_ is None) == (floor == "isotropic")
+    np.testing.assert_allclose(model.init_validation_log_likelihood_,
+                               model.calibration_log_likelihood_, rtol=1e-10)
+
+
 def test_beats_a_kernel_density_estimate_on_a_thin_manifold():
     # swissroll6d lies near a 2-D sheet in 6-D: local covariances fit it, a KDE cannot.
     X = make_swissroll6d(1200, random_state=0)

@@ -7,7 +7,7 @@ from scipy.spatial.distance import cdist
 from scipy.stats import multivariate_normal
 
 from wpokernel.local_covariance import local_covariances
-from wpokernel.neural import HEADS, FactorNetwork, FreeFactors
+from wpokernel.neural import HEADS, FactorNetwork, FreeFactors, LocalScales
 from wpokernel.neural.factor_network import gaussian_kl
 from wpokernel.reductions import Diagonal, DiagonalLowRank, LowRank, mixture_moments
 
@@ -162,3 +162,38 @@ def test_a_network_with_a_floor_profile_saves_it_in_its_state():
     z = torch.randn(4, 3, dtype=torch.float64)
     torch.testing.assert_close(rebuilt.head.dense(rebuilt(z, None)), network.head.dense(network(z, None)))
     np.testing.assert_array_equal(rebuilt.profile.numpy(), profile)
+
+
+def _local_factors(rng, n, d, r):
+    """Factors with orthogonal columns, like the local factors."""
+    Q = np.linalg.qr(rng.normal(size=(n, d, d)))[0][:, :, :r]
+    return Q * rng.uniform(0.1, 1.5, (n, 1, r))
+
+
+@pytest.mark.parametrize("profile", [None, np.array([1.0, 0.2, 0.5, 0.05])])
+@pytest.mark.parametrize("amortized", [True, False])
+def test_local_scales_start_at_the_calibrated_covariances(profile, amortized):
+    rng = np.random.default_rng(8)
+    n, d, r, floor, ceiling, variance = 5, 4, 2, 1e-3, 4.0, 0.3
+    factors = _local_factors(rng, n, d, r)
+    model = LocalScales(n, d, r, 8, 2, np.zeros(d), 1.0, floor, ceiling, variance, profile,
+                        amortized, factors)
+    z = torch.as_tensor(rng.normal(size=(n, d)))
+    dense = HEADS["lowrank"](d, r).dense(model(z, torch.arange(n))).detach().numpy()
+    shape = np.ones(d) if profile is None else profile
+    expected = factors @ factors.transpose(0, 2, 1) + np.diag(variance * shape + floor)
+    np.testing.assert_allclose(dense, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_local_scales_stay_between_the_floor_and_twice_the_ceiling():
+    rng = np.random.default_rng(9)
+    n, d, r, floor, ceiling = 20, 4, 2, 1e-3, 2.0
+    model = LocalScales(n, d, r, 8, 1, np.zeros(d), 1.0, floor, ceiling, 0.5,
+                        factors=_local_factors(rng, n, d, r))
+    with torch.no_grad():
+        model.mlp[-1].weight.normal_(0.0, 30.0)  # outputs far from 0, of both signs
+    dense = HEADS["lowrank"](d, r).dense(model(torch.as_tensor(rng.normal(size=(n, d))),
+                                               torch.arange(n)))
+    eigenvalues = torch.linalg.eigvalsh(dense)
+    assert eigenvalues.min() >= floor * (1 - 1e-9)
+    assert eigenvalues.max() <= (floor + 2 * ceiling) * (1 + 1e-9)

@@ -65,7 +65,7 @@ from .._validation import (
     seed,
 )
 from ..mixture import GaussianMixtureField
-from ..neural import HEADS, FactorNetwork, FreeFactors, distill, torch_threads, train
+from ..neural import HEADS, FactorNetwork, FreeFactors, LocalScales, distill, torch_threads, train
 from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
 from ._base import BaseMixtureScore
@@ -85,8 +85,10 @@ _RELATIVE_COVARIANCE_FLOOR = 1e-6
 _SEED_BOUND = 2**31 - 1
 # Below this many (evaluation point, center, feature) triples per step, torch's intra-op
 # threads cost more in synchronization than they save: a 30-point fit took 2.8 s with two
-# threads and 0.35 s with one on a 2-core machine.
-_MIN_WORK_FOR_THREADS = 5_000_000
+# threads and 0.35 s with one on a 2-core machine, and on digits (1.8e7 triples) 50 steps took
+# 24 s with one thread and over 100 s with two on a busy one (the backward pass of the batched
+# small Cholesky solves spins).
+_MIN_WORK_FOR_THREADS = 10**9
 
 
 # ---------------------------------------------------------------------------- data split
@@ -375,10 +377,16 @@ class WPOKernelScore(BaseMixtureScore):
                       "auto": [None, *_SHRINKAGE_GRID]}[self.floor]
         return ranks, neighbors, shrinkages
 
-    def _new_model(self, n_centers, n_features, mean, scale, seed, profile):
-        bounds = self.covariance_floor_, self.covariance_ceiling_
+    def _new_model(self, n_centers, n_features, mean, scale, seed, init):
+        """The covariance model: scales of the calibrated local factors (``"lowrank"``), or a
+        network of the whole covariance, distilled onto the initialization."""
+        bounds, profile = (self.covariance_floor_, self.covariance_ceiling_), init.profile
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
+            if self.structure_ == "lowrank":
+                return LocalScales(n_centers, n_features, self.rank_, self.width, self.depth, mean,
+                                   scale, *bounds, init.variance, profile, self.amortized,
+                                   init.target.factors)
             if self.amortized:
                 return FactorNetwork(n_features, self.structure_, self.rank_, self.width,
                                      self.depth, mean, scale, *bounds, profile=profile)
@@ -424,15 +432,15 @@ class WPOKernelScore(BaseMixtureScore):
         self.local_scale_, self.local_variance_ = init.alpha, init.variance
         self.calibration_log_likelihood_ = init.log_likelihood
         centers = X_fit[center_rows]
-        model = self._new_model(len(centers), X_fit.shape[1], X_fit.mean(axis=0), scale,
-                                int(rng.randint(_SEED_BOUND)), init.profile)
         device = self._training_device()
-        model = model.to(device)
         centers_t = torch.as_tensor(centers, device=device)
-        target = tuple(t.to(device) for t in init.head.parameters(init.target))
-        distill(model, lambda index: model.distillation_loss(
-            centers_t[index], index, tuple(t[index] for t in target)), len(centers), rng,
-            progress=self.progress)
+        model = self._new_model(len(centers), X_fit.shape[1], X_fit.mean(axis=0), scale,
+                                int(rng.randint(_SEED_BOUND)), init).to(device)
+        if not isinstance(model, LocalScales):  # starts at the initialization itself otherwise
+            target = tuple(t.to(device) for t in init.head.parameters(init.target))
+            distill(model, lambda index: model.distillation_loss(
+                centers_t[index], index, tuple(t[index] for t in target)), len(centers), rng,
+                progress=self.progress)
         return model, centers_t
 
     def _train(self, model, X_fit, X_val, center_rows, centers_t, rng):

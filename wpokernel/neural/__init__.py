@@ -6,7 +6,7 @@
 
 from .denoising import denoise, denoising_loss, karras_sigmas, sample_noise_levels
 from .distributed import data_parallel, process_shard, world
-from .factor_network import HEADS, FactorNetwork, FreeFactors
+from .factor_network import HEADS, FactorNetwork, FreeFactors, LocalScales
 from .kernel_attention import KernelAttention
 from .networks import MLP, FourierEmbedding, UNet
 from .training import (

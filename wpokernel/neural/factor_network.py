@@ -45,8 +45,8 @@ from torch.nn.functional import softplus
 
 from ..reductions import Diagonal, DiagonalLowRank, Full, LowRank
 
-__all__ = ["HEADS", "FactorNetwork", "FreeFactors", "diagonal_lowrank_gaussian_kl", "gaussian_kl",
-           "lowrank_gaussian_kl"]
+__all__ = ["HEADS", "FactorNetwork", "FreeFactors", "LocalScales", "diagonal_lowrank_gaussian_kl",
+           "gaussian_kl", "lowrank_gaussian_kl"]
 
 
 # ---------------------------------------------------------------------------- heads
@@ -361,3 +361,101 @@ class FreeFactors(nn.Module):
 
     distillation_loss = FactorNetwork.distillation_loss
 
+
+
+def _mlp(n_in, width, depth, n_out):
+    """SiLU perceptron in float64 whose last layer starts at zero (outputs 0 at first)."""
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(n_in, width, dtype=torch.float64), nn.SiLU()]
+        n_in = width
+    last = nn.Linear(n_in, n_out, dtype=torch.float64)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(*layers, last)
+
+
+def _logit(p):
+    p = torch.as_tensor(p)
+    return torch.log(p) - torch.log1p(-p)
+
+
+class LocalScales(nn.Module):
+    r"""Per-center scales of fixed local factors: the calibrated local-PCA covariances, adjusted.
+
+    With :math:`L_k` the calibrated local factors of center :math:`k` (orthogonal columns of
+    squared norms :math:`\lambda_{kl}`, each at most the ceiling), :math:`\sigma^2` the calibrated
+    floor scale and :math:`o_k \in \mathbb R^{1 + r}` the outputs of a network of the standardized
+    center (or free per-center values, ``amortized=False``),
+
+    .. math::
+
+        C_k = c_{\min} I + s_k \operatorname{diag}(f) + \sum_l \lambda'_{kl}\, \hat l_{kl}
+        \hat l_{kl}^\top, \qquad
+        s_k = c_{\max}\,\mathrm{sigmoid}\big(o_{k0} + \operatorname{logit}(\sigma^2 / c_{\max})\big),
+        \qquad \lambda'_{kl} = c_{\max}\,\mathrm{sigmoid}\big(o_{kl} +
+        \operatorname{logit}(\lambda_{kl} / c_{\max})\big),
+
+    with :math:`\hat l_{kl}` the unit directions of :math:`L_k` and :math:`f` the floor's profile
+    (ones when isotropic). The network's last layer starts at zero, so before training the
+    model is the calibrated local-PCA mixture exactly (no distillation, nothing lost), and every
+    eigenvalue stays between the floor :math:`c_{\min}` and the floor plus twice the ceiling
+    :math:`c_{\max}`. Training moves only these :math:`1 + r` scales per center, smoothly in the
+    center when amortized.
+
+    Parameters
+    ----------
+    n_centers, n_features, rank : int
+    width, depth : int
+        Hidden units and layers of the network.
+    mean : array-like of shape (n_features,)
+        Data mean of the standardized input.
+    scale : float
+        Data spread.
+    floor, ceiling : float
+        :math:`c_{\min}` and :math:`c_{\max}`.
+    variance : float
+        Calibrated floor scale :math:`\sigma^2`.
+    profile : array-like of shape (n_features,) or None, default=None
+        Floor profile :math:`f` (``None``: isotropic).
+    amortized : bool, default=True
+        Scales from a network of the center, or free per center.
+    factors : array-like of shape (n_centers, n_features, rank) or None, default=None
+        The calibrated local factors :math:`L_k` (``None``: zeros, to be loaded from a state).
+    """
+
+    def __init__(self, n_centers, n_features, rank, width, depth, mean, scale, floor, ceiling,
+                 variance, profile=None, amortized=True, factors=None):
+        super().__init__()
+        self.config = {"n_centers": n_centers, "n_features": n_features, "rank": rank,
+                       "width": width, "depth": depth, "mean": np.zeros(n_features),
+                       "scale": float(scale), "floor": float(floor), "ceiling": float(ceiling),
+                       "variance": float(variance), "profile": _placeholder(profile, n_features),
+                       "amortized": bool(amortized)}
+        self.profile = _profile_buffer(self, profile)
+        factors = (torch.zeros(n_centers, n_features, rank, dtype=torch.float64) if factors is None
+                   else torch.as_tensor(factors, dtype=torch.float64).clone())
+        self.register_buffer("factors", factors)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
+        if amortized:
+            self.mlp = _mlp(n_features, width, depth, 1 + rank)
+        else:
+            self.raw = nn.Parameter(torch.zeros(n_centers, 1 + rank, dtype=torch.float64))
+        self.scale, self.floor, self.ceiling = float(scale), float(floor), float(ceiling)
+        self.variance = min(float(variance), (1 - 1e-9) * self.ceiling)
+
+    def forward(self, z_kd, index):
+        """Return the covariance structure of the centers ``z_kd`` (rows ``index``)."""
+        o_kp = self.mlp((z_kd - self.mean) / self.scale) if hasattr(self, "mlp") else self.raw[index]
+        L_kdr = self.factors[index]
+        ceiling = torch.as_tensor(self.ceiling, dtype=L_kdr.dtype, device=L_kdr.device)
+        variance_k = ceiling * torch.sigmoid(o_kp[:, 0] + _logit(self.variance / ceiling))
+        eigenvalues_kr = L_kdr.pow(2).sum(1).clamp_min(_TINY)
+        # Calibrated factors are below the ceiling already; others start at it.
+        start_kr = eigenvalues_kr.clamp_max(self.ceiling * (1 - 1e-9))
+        adjusted_kr = ceiling * torch.sigmoid(o_kp[:, 1:] + _logit(start_kr / ceiling))
+        U_kdr = L_kdr * torch.sqrt(adjusted_kr / eigenvalues_kr)[:, None, :]
+        if self.profile is None:
+            return LowRank(variance_k + self.floor, U_kdr)
+        return DiagonalLowRank(variance_k, self.profile.to(U_kdr.device), U_kdr,
+                               added_variance=self.floor)

@@ -176,7 +176,9 @@ class PreparedLowRank(Prepared):
         eye_r = ns.asarray(np.eye(r), like=factors)
         inner = tau[:, None, None] * eye_r + ns.swap_last(factors) @ factors  # (N, r, r)
         chol = cholesky(ns, inner, "low-rank capacitance matrices")
-        self.V = factors @ ns.swap_last(ns.inv(chol))  # (N, d, r), V V^T = U M^-1 U^T
+        # V = U L^-T, by a triangular solve (batched small inverses are slow, and their
+        # gradient slower): V V^T = U M^-1 U^T.
+        self.V = ns.swap_last(ns.solve_lower(chol, ns.swap_last(factors)))  # (N, d, r)
         self.zV = ns.einsum("nd,ndr->nr", centers, self.V)  # (N, r)
         self.G = ns.swap_last(self.V) @ self.V  # (N, r, r)
         self.inv_tau = 1.0 / tau  # (N,)
@@ -242,7 +244,7 @@ class PreparedDiagonalLowRank(Prepared):
         eye_r = ns.asarray(np.eye(r), like=factors)
         chol = cholesky(ns, eye_r + ns.swap_last(factors) @ W, "diagonal low-rank capacitance "
                         "matrices")  # (N, r, r)
-        self.V = W @ ns.swap_last(ns.inv(chol))  # (N, d, r)
+        self.V = ns.swap_last(ns.solve_lower(chol, ns.swap_last(W)))  # (N, d, r), W L^-T
         self.Y = self.precision[:, :, None] * self.V  # (N, d, r)
         self.zV = ns.einsum("nd,ndr->nr", centers, self.V)  # (N, r)
         self.zY = ns.einsum("nd,ndr->nr", centers, self.Y)  # (N, r)
