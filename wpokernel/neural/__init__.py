@@ -20,10 +20,11 @@ from .training import (
 )
 
 #: ``{class name: class}`` of the networks a model file may hold.
-NETWORKS = {cls.__name__: cls for cls in (FactorNetwork, FreeFactors, MLP, UNet, KernelAttention)}
+NETWORKS = {cls.__name__: cls for cls in (FactorNetwork, FreeFactors, LocalScales, MLP, UNet,
+                                           KernelAttention)}
 
 __all__ = ["HEADS", "MLP", "NETWORKS", "EarlyStopping", "ExponentialMovingAverage",
-           "FactorNetwork", "FourierEmbedding", "FreeFactors", "KernelAttention", "Minibatches",
-           "TrainingResult", "UNet", "data_parallel", "denoise", "denoising_loss", "distill",
+           "FactorNetwork", "FourierEmbedding", "FreeFactors", "KernelAttention", "LocalScales",
+           "Minibatches", "TrainingResult", "UNet", "data_parallel", "denoise", "denoising_loss", "distill",
            "karras_sigmas", "process_shard", "sample_noise_levels", "torch_threads", "train",
            "world"]
