@@ -25,6 +25,6 @@ NETWORKS = {cls.__name__: cls for cls in (FactorNetwork, FreeFactors, LocalScale
 
 __all__ = ["HEADS", "MLP", "NETWORKS", "EarlyStopping", "ExponentialMovingAverage",
            "FactorNetwork", "FourierEmbedding", "FreeFactors", "KernelAttention", "LocalScales",
-           "Minibatches", "TrainingResult", "UNet", "data_parallel", "denoise", "denoising_loss", "distill",
-           "karras_sigmas", "process_shard", "sample_noise_levels", "torch_threads", "train",
-           "world"]
+           "Minibatches", "TrainingResult", "UNet", "data_parallel", "denoise", "denoising_loss",
+           "distill", "karras_sigmas", "process_shard", "sample_noise_levels", "torch_threads",
+           "train", "world"]
