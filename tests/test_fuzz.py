@@ -17,6 +17,8 @@ from wpokernel import (
     EmpiricalScore,
     FollmerBridge,
     LocalScoreMachine,
+    NeuralInterpolant,
+    NeuralScore,
     NadarayaWatson,
     SchrodingerBridge,
     ScoreDifferenceFlow,
@@ -36,6 +38,8 @@ ESTIMATORS = [
     NadarayaWatson(bandwidth="scott"),
     ConditionalSchrodingerBridge(bandwidth="scott", **QUIET),
     LocalScoreMachine(random_state=0, **QUIET),
+    NeuralScore(width=8, depth=1, max_steps=2, random_state=0, **QUIET),
+    NeuralInterpolant(width=8, depth=1, max_steps=2, random_state=0, **QUIET),
 ]
 # Modules whose errors are this package's answer to bad input.
 _OWN_ERRORS = ("wpokernel", "sklearn.utils.validation", "sklearn.utils._array_api")

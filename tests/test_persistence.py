@@ -21,6 +21,8 @@ from wpokernel.estimators.empirical import EmpiricalScore
 from wpokernel.estimators.follmer import FollmerBridge
 from wpokernel.estimators.interpolant import StochasticInterpolant
 from wpokernel.estimators.local_score import LocalScoreMachine
+from wpokernel.estimators.neural_interpolant import NeuralInterpolant
+from wpokernel.estimators.neural_score import NeuralScore
 from wpokernel.estimators.schrodinger import SchrodingerBridge
 from wpokernel.estimators.score_difference import ScoreDifferenceFlow
 from wpokernel.estimators.wpo import WPOKernelScore
@@ -31,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"progress": False}
 FAST = {"n_steps": 5, **QUIET}
 FAST_WPO = {"max_steps": 10, "random_state": 0, **QUIET}
+FAST_NEURAL = {"width": 8, "depth": 1, "max_steps": 10, "random_state": 0, **FAST}
 X_SOURCE = np.random.default_rng(1).normal(size=(30, 2))
 # Every exported estimator, with fit keywords where it has some; the nested target models are
 # estimators inside an estimator's parameters and fitted state.
@@ -52,6 +55,11 @@ MODELS = {
     "local-score": (LocalScoreMachine(random_state=0, **FAST), {}),
     "local-score-equivariant": (LocalScoreMachine(translation_radius=None,
                                                   patch_size=[[0.1, 1], [1.0, 3]], **FAST), {}),
+    "neural-score": (NeuralScore(**FAST_NEURAL), {}),
+    "neural-score-kernel-attention": (NeuralScore(network="kernel-attention", n_centers=16,
+                                                  **FAST_NEURAL), {}),
+    "neural-score-unet": (NeuralScore(network="unet", image_shape=(2, 1), **FAST_NEURAL), {}),
+    "neural-interpolant": (NeuralInterpolant(gamma="sqrt", **FAST_NEURAL), {}),
 }
 
 

@@ -20,6 +20,8 @@ _EXPORTS = {
     "FollmerBridge": "estimators",
     "LocalScoreMachine": "estimators",
     "NadarayaWatson": "estimators",
+    "NeuralInterpolant": "estimators",
+    "NeuralScore": "estimators",
     "SchrodingerBridge": "estimators",
     "ScoreDifferenceFlow": "estimators",
     "StochasticInterpolant": "estimators",

@@ -16,6 +16,8 @@ from wpokernel.estimators.empirical import EmpiricalScore
 from wpokernel.estimators.follmer import FollmerBridge
 from wpokernel.estimators.interpolant import StochasticInterpolant
 from wpokernel.estimators.local_score import LocalScoreMachine
+from wpokernel.estimators.neural_interpolant import NeuralInterpolant
+from wpokernel.estimators.neural_score import NeuralScore
 from wpokernel.estimators.schrodinger import SchrodingerBridge
 from wpokernel.estimators.score_difference import ScoreDifferenceFlow
 from wpokernel.estimators.wpo import WPOKernelScore
@@ -23,6 +25,8 @@ from wpokernel.estimators.wpo import WPOKernelScore
 QUIET = {"progress": False}
 FAST = {"n_steps": 5, **QUIET}
 FAST_WPO = {"max_steps": 20, "random_state": 0, **QUIET}
+# Tiny networks and few steps: the contract, not the fit, is checked.
+FAST_NEURAL = {"width": 8, "depth": 1, "max_steps": 5, "random_state": 0, **FAST}
 FAST_BRIDGE = {"n_prior_samples": 20, "random_state": 0, **QUIET}
 
 # Short settings keep the scikit-learn checks fast; every estimator in two or more settings.
@@ -47,6 +51,10 @@ CHECKED = [
     ConditionalSchrodingerBridge(bandwidth=1.0, residuals=True, **FAST),
     LocalScoreMachine(random_state=0, **FAST),
     LocalScoreMachine(translation_radius=None, patch_size=[[0.1, 1], [1.0, 1]], **FAST),
+    NeuralScore(**FAST_NEURAL),
+    NeuralScore(network="kernel-attention", n_centers=8, validation_fraction=0, **FAST_NEURAL),
+    NeuralInterpolant(**FAST_NEURAL),
+    NeuralInterpolant(gamma="sqrt", validation_fraction=0, **FAST_NEURAL),
 ]
 
 
@@ -64,10 +72,12 @@ SAMPLERS = [
     ScoreDifferenceFlow(**FAST),
     LocalScoreMachine(random_state=0, **FAST),
 ]
+# The network estimators, which take no frequency weights.
+NEURAL = [NeuralScore(**FAST_NEURAL), NeuralInterpolant(**FAST_NEURAL)]
 # The estimators fitted to a target measure of the data.
 TARGET_SAMPLERS = [estimator for estimator in SAMPLERS if "target" in estimator.get_params()]
 CONDITIONAL = [NadarayaWatson(bandwidth=0.5), ConditionalSchrodingerBridge(bandwidth=0.5, **FAST)]
-WITH_DYNAMICS = [*SAMPLERS, CONDITIONAL[1]]
+WITH_DYNAMICS = [*SAMPLERS, CONDITIONAL[1], *NEURAL]
 
 
 def _name(estimator):
@@ -86,7 +96,7 @@ def _fit(estimator, X, **fit_params):
     return estimator.fit(X, **fit_params)
 
 
-@pytest.fixture(scope="module", params=SAMPLERS, ids=_name)
+@pytest.fixture(scope="module", params=[*SAMPLERS, *NEURAL], ids=_name)
 def fitted(request, data):
     return clone(request.param).fit(data)
 
@@ -181,7 +191,7 @@ def test_invalid_targets(data, estimator, target, error):
 
 # ------------------------------------------------------------------ bad data
 
-@pytest.mark.parametrize("estimator", [*SAMPLERS, *CONDITIONAL], ids=_name)
+@pytest.mark.parametrize("estimator", [*SAMPLERS, *CONDITIONAL, *NEURAL], ids=_name)
 def test_invalid_training_data(data, estimator):
     X = data
     for bad, match in [(np.where(X > 1, np.nan, X), "NaN"), (np.where(X > 1, np.inf, X), "infinity"),

@@ -12,6 +12,8 @@ from wpokernel import (
     EmpiricalScore,
     FollmerBridge,
     LocalScoreMachine,
+    NeuralInterpolant,
+    NeuralScore,
     NadarayaWatson,
     SchrodingerBridge,
     ScoreDifferenceFlow,
@@ -33,6 +35,8 @@ GENERATIVE = [
     FollmerBridge(**QUIET),
     ScoreDifferenceFlow(**QUIET),
     LocalScoreMachine(random_state=0, **QUIET),
+    NeuralScore(network="mlp", width=16, depth=1, max_steps=30, random_state=0, **QUIET),
+    NeuralInterpolant(width=16, depth=1, max_steps=30, random_state=0, **QUIET),
 ]
 CONDITIONAL = [NadarayaWatson(), ConditionalSchrodingerBridge(**QUIET)]
 SCALES = [1e-6, 1e-3, 1.0, 1e3, 1e6]

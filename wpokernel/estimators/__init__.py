@@ -4,6 +4,8 @@ from .conditional import ConditionalSchrodingerBridge, NadarayaWatson
 from .empirical import EmpiricalScore
 from .follmer import FollmerBridge
 from .interpolant import StochasticInterpolant
+from .neural_interpolant import NeuralInterpolant
+from .neural_score import NeuralScore
 from .local_score import LocalScoreMachine
 from .schrodinger import SchrodingerBridge
 from .score_difference import ScoreDifferenceFlow
@@ -15,6 +17,8 @@ __all__ = [
     "FollmerBridge",
     "LocalScoreMachine",
     "NadarayaWatson",
+    "NeuralInterpolant",
+    "NeuralScore",
     "SchrodingerBridge",
     "ScoreDifferenceFlow",
     "StochasticInterpolant",

@@ -67,7 +67,7 @@ def preconditioning(sigma):
 
 def denoise(network, x, sigma):
     r"""The denoiser :math:`D_\theta(x, \sigma)` of ``network`` (preconditioned unless it is a
-    denoiser itself), in the dtype of ``x``.
+    denoiser itself), in the dtype of ``x`` (a raw network runs in its own).
 
     Parameters
     ----------
@@ -81,10 +81,11 @@ def denoise(network, x, sigma):
     -------
     torch.Tensor of shape (B, d)
     """
-    dtype = network_dtype(network)
-    # A DistributedDataParallel wrapper holds the network as ``module``.
+    # A DistributedDataParallel wrapper holds the network as ``module``; a denoiser network
+    # takes the state in its own dtype.
     if getattr(getattr(network, "module", network), "preconditioned", False):
-        return network(x.to(dtype), sigma.to(dtype)).to(x.dtype)
+        return network(x, sigma.to(x.dtype))
+    dtype = network_dtype(network)
     c_skip, c_out, c_in, c_noise = preconditioning(sigma)
     raw = network((c_in[:, None] * x).to(dtype), c_noise.to(dtype))
     return c_skip[:, None] * x + c_out[:, None] * raw.to(x.dtype)

@@ -108,22 +108,29 @@ class KernelAttention(nn.Module):
         return keys.shape[0] * keys.shape[1] * (self.config["rank"] + 1)
 
     def mixture_score(self, x, sigma):
-        r"""The mixture score :math:`s(x, \sigma)` (module docstring), shape ``(B, d)``."""
+        r"""The mixture score :math:`s(x, \sigma)` (module docstring), shape ``(B, d)``, in the
+        dtype of ``x``: a float64 state is reduced in float64, so that the score
+        :math:`\propto 1/\sigma^2` keeps its digits at small noise."""
         keys = self.keys
         covariance = self.factors(keys, torch.arange(len(keys), device=keys.device))
+        keys, covariance = keys.to(x.dtype), covariance.map_arrays(lambda a: a.to(x.dtype))
         index, scores = [], []
-        for level in torch.unique(sigma):
-            rows = torch.nonzero(sigma == level)[:, 0]
-            moments = mixture_moments(x[rows], keys, covariance.with_added_variance(
-                float(level) ** 2), score=True, backend="torch")
-            index.append(rows)
-            scores.append(-moments.displacement)
+        # Log-kernels of a softmax lose their meaning in bfloat16: no autocast in the reduction.
+        with torch.autocast(x.device.type, enabled=False):
+            for level in torch.unique(sigma):
+                rows = torch.nonzero(sigma == level)[:, 0]
+                moments = mixture_moments(x[rows], keys, covariance.with_added_variance(
+                    float(level) ** 2), score=True, backend="torch")
+                index.append(rows)
+                scores.append(-moments.displacement)
         return torch.zeros_like(x).index_copy(0, torch.cat(index), torch.cat(scores))
 
     def forward(self, x, sigma):
-        """The denoiser :math:`D_\\theta(x, \\sigma)`, shape ``(B, d)``."""
+        r"""The denoiser :math:`D_\theta(x, \sigma)`, shape ``(B, d)``, in the dtype of ``x``."""
         denoised = x + sigma[:, None] ** 2 * self.mixture_score(x, sigma)
         if self.residual is None:
             return denoised
         _, c_out, c_in, c_noise = preconditioning(sigma)
-        return denoised + c_out[:, None] * self.residual(c_in[:, None] * x, c_noise)
+        dtype = self.residual.output.weight.dtype
+        raw = self.residual((c_in[:, None] * x).to(dtype), c_noise.to(dtype))
+        return denoised + c_out[:, None] * raw.to(x.dtype)

@@ -1,0 +1,58 @@
+"""Data-parallel training: two gloo processes under torchrun, each with a shard of every
+minibatch, take the steps of one process with the same global batch."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _neural_worker import data, models, results
+
+WORKER = Path(__file__).with_name("_neural_worker.py")
+# Two interpreters importing torch and the package on a busy two-core machine take seconds;
+# a launch that hangs (a collective waiting forever) fails the test instead.
+LAUNCH_TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """What each of the two processes saved, from one torchrun launch."""
+    out = tmp_path_factory.mktemp("neural-ddp")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(WORKER), str(out)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def single_process():
+    return {name: results(model.fit(data())) for name, model in models().items()}
+
+
+@pytest.mark.parametrize("name", ["score", "interpolant"])
+def test_two_processes_train_as_one_with_the_same_global_batch(ranks, single_process, name):
+    # Each process saw half of every minibatch of 32 rows, the single process all of it.
+    np.testing.assert_array_equal(single_process[name].pop("rows"), 32)
+    for rank in ranks:
+        np.testing.assert_array_equal(rank[f"{name}/rows"], 16)
+    for key, want in single_process[name].items():
+        # The processes hold the same weights: DistributedDataParallel averaged the gradients.
+        np.testing.assert_array_equal(ranks[0][f"{name}/{key}"], ranks[1][f"{name}/{key}"])
+        np.testing.assert_allclose(ranks[0][f"{name}/{key}"], want, rtol=1e-9,
+                                   atol=1e-11 * np.abs(want).max(), err_msg=f"{name}: {key}")
+
+
+def test_training_moved_the_weights(single_process):
+    # Not a comparison of two untrained networks: 15 steps changed every model.
+    before = np.concatenate([p.detach().numpy().ravel() for p in models()["score"].network.parameters()])
+    assert np.abs(single_process["score"]["weights"] - before).max() > 1e-3
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_batch_that_does_not_split_is_refused_on_every_process(ranks, rank):
+    assert str(ranks[rank]["error/odd-batch"]) == "passed"
