@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run and measure every GPU path of the package on a CUDA machine, results into one folder:
 #
-#   bash benchmarks/gpu_check.sh OUT             on the GPU machine (about 8 minutes at most)
+#   bash benchmarks/gpu_check.sh OUT             on the GPU machine (about 10 minutes at most)
 #   bash benchmarks/gpu_check.sh --dry-run OUT   anywhere: skips each GPU step with a line and
 #                                                runs tiny CPU versions of the rest (CI runs it)
 #
@@ -16,7 +16,10 @@
 #   3. reductions: benchmarks/bench_reductions.py --profile gpu
 #      -> OUT/bench_reductions_gpu.md, OUT/bench_reductions_gpu.txt;
 #   4. estimator: benchmarks/bench_wpo_device.py, WPOKernelScore on the CPU and on CUDA
-#      -> OUT/bench_wpo_device.txt.
+#      -> OUT/bench_wpo_device.txt;
+#   5. neural: benchmarks/bench_neural_device.py, NeuralScore's training throughput (images/s)
+#      with the U-Net and the kernel-attention network, float32 and bfloat16, on CUDA
+#      -> OUT/bench_neural_device.txt.
 # A failing step is recorded in OUT/summary.txt and the next one still runs; the script exits
 # with the first failing step's status (0 when every step passed).
 set -uo pipefail
@@ -184,6 +187,14 @@ if [[ $dry_run -eq 0 ]]; then
 else
     skip "WPOKernelScore on CUDA (the CPU row runs, at the --quick size)"
     step bench_wpo_device 80 "$PYTHON" benchmarks/bench_wpo_device.py --quick --threads 1
+fi
+
+# ---------------------------------------------------------------------------- 5. neural
+if [[ $dry_run -eq 0 ]]; then
+    step bench_neural_device 90 "$PYTHON" benchmarks/bench_neural_device.py --steps 200
+else
+    skip "NeuralScore training throughput on CUDA (a tiny CPU version runs)"
+    step bench_neural_device 60 "$PYTHON" benchmarks/bench_neural_device.py --quick
 fi
 
 echo "== summary ($out/summary.txt)"

@@ -218,3 +218,20 @@ def test_the_score_is_not_defined_without_noise():
     model = NeuralScore(**TINY).fit(np.random.default_rng(0).random((20, 3)))
     with pytest.raises(ValueError, match="Expected t > 0"):
         model.score_function(np.zeros((1, 3)), 0.0)
+
+
+@pytest.mark.gpu
+def test_a_cuda_fit_trains_and_samples_on_the_gpu_with_the_cpu_draws():
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    settings = {**TINY, "max_steps": 50, "precision": "float32"}
+    cpu = NeuralScore(**settings).fit(X)
+    cuda = NeuralScore(**settings, device="cuda").fit(X)
+    assert cuda.device_ == "cuda" and next(cuda.network_.parameters()).is_cuda
+    # The same minibatches and noise (drawn on the CPU): the same losses up to float32 kernels.
+    np.testing.assert_allclose(cuda.history_["loss"], cpu.history_["loss"], rtol=1e-3)
+    samples = cuda.sample(5, random_state=0)
+    assert isinstance(samples, np.ndarray) and np.all(np.isfinite(samples))
+    np.testing.assert_allclose(cuda.score_samples(X[:5]), cpu.score_samples(X[:5]), rtol=1e-3,
+                               atol=1e-3)
+    assert NeuralScore(**{**settings, "precision": "auto"}, device="cuda")._autocast_dtype() \
+        is torch.bfloat16
