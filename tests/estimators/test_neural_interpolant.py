@@ -25,7 +25,7 @@ def gaussian():
     X = rng.multivariate_normal(np.zeros(D), (Q * np.linspace(0.4, 1.6, D)) @ Q.T, size=4000)
     X = (X - X.mean(0)) / np.sqrt(X.var(0).mean())
     mu, Sigma = X.mean(0), np.cov(X.T, bias=True)
-    model = NeuralInterpolant(network="mlp", width=128, depth=2, max_steps=3000,
+    model = NeuralInterpolant(network="mlp", width=64, depth=2, max_steps=2000,
                               batch_size=256, validation_fraction=0, **QUIET).fit(X)
     return model, mu, Sigma
 

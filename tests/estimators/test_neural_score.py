@@ -30,7 +30,7 @@ def gaussian():
     Sigma = (Q * np.linspace(0.3, 2.0, d)) @ Q.T
     mu = rng.normal(size=d)
     X = rng.multivariate_normal(mu, Sigma, size=4000)
-    model = NeuralScore(network="mlp", width=128, depth=2, max_steps=3000, batch_size=256,
+    model = NeuralScore(network="mlp", width=64, depth=2, max_steps=2000, batch_size=256,
                         validation_fraction=0, **QUIET).fit(X)
     return model, mu, Sigma
 
@@ -77,7 +77,7 @@ def test_samples_have_the_exact_law(gaussian, method, n_steps):
 
 def test_a_large_network_trained_long_memorizes_twenty_points():
     X = load_digits_continuous(random_state=0)[:20]
-    model = NeuralScore(network="mlp", width=256, depth=3, max_steps=4000, batch_size=20,
+    model = NeuralScore(network="mlp", width=128, depth=3, max_steps=4000, batch_size=20,
                         validation_fraction=0, **QUIET).fit(X)
     fraction, _ = memorization_ratio(model.sample(100, random_state=1), X)
     assert fraction > 0.9
