@@ -181,19 +181,25 @@ def _fit_kde_cv(X_train, random_state):
     return _fit_cross_validated(KernelDensity(), X_train)
 
 
-def _fit_mixture(X_train, random_state):
+def _fit_mixture(X_train, random_state, covariance_types=("full",)):
+    """GaussianMixture with the number of components (and covariance type) of best
+    validation likelihood, refitted on all of ``X_train``."""
     fit_part, validation = train_test_split(
         X_train, test_size=_VALIDATION_FRACTION, random_state=random_state
     )
     candidates = [
-        k for k in _MIXTURE_COMPONENTS if k * _MIN_POINTS_PER_COMPONENT <= len(fit_part)
+        (k, kind) for kind in covariance_types for k in _MIXTURE_COMPONENTS
+        if k * _MIN_POINTS_PER_COMPONENT <= len(fit_part)
     ]
     scores = [
-        GaussianMixture(k, random_state=random_state).fit(fit_part).score(validation)
-        for k in candidates
+        GaussianMixture(k, covariance_type=kind, random_state=random_state)
+        .fit(fit_part).score(validation)
+        for k, kind in candidates
     ]
-    best = candidates[int(np.argmax(scores))]
-    return GaussianMixture(best, random_state=random_state).fit(X_train), f"n_components={best}"
+    best, kind = candidates[int(np.argmax(scores))]
+    model = GaussianMixture(best, covariance_type=kind, random_state=random_state).fit(X_train)
+    chosen = f"n_components={best}" + ("" if len(covariance_types) == 1 else f", {kind}")
+    return model, chosen
 
 
 # Targets of the transport rows besides the empirical measure (None): the Gaussian KDE with

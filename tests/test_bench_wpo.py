@@ -57,9 +57,73 @@ def test_quick_run_writes_every_row_and_the_targets(tmp_path):
     for figure in figures:
         assert figure.stat().st_size > 0
         assert f"figures/{figure.name}" in page
-    # The five targets of swissroll6d, in the page and printed.
-    assert page.count("| swissroll6d | ") == 5
-    assert result.stdout.count("swissroll6d: ") == 5
+    # Seven targets each (initialization, peers or the ceiling, two memorization measures
+    # with the memorizing reference), in the page and printed.
+    for dataset in DATASETS:
+        assert page.count(f"| {dataset} | ") == 7
+        assert result.stdout.count(f"{dataset}: ") == 7
+    assert "The exact density gives the test points a mean log-likelihood of" in page
+
+
+def _rows(dataset, n_features, log_likelihoods, memorized=0.0):
+    bench_wpo = _import_bench_wpo()
+    rows = []
+    for name in bench_wpo.estimators():
+        rows.append({"dataset": dataset, "estimator": name, "n_features": n_features,
+                     "log_likelihood": log_likelihoods.get(name, -100.0),
+                     "memorized_fraction": memorized, "memorized_fraction_test": 0.0,
+                     "memorized_fraction_subspace": memorized,
+                     "memorized_fraction_subspace_test": 0.0})
+    for row in rows:
+        if row["estimator"] == bench_wpo.MEMORIZING:
+            row["memorized_fraction"] = row["memorized_fraction_subspace"] = 0.95
+    return rows
+
+
+def _holds(checks):
+    return {check["target"]: check["holds"] for check in checks}
+
+
+def test_digits_target_needs_one_nat_above_the_better_peer():
+    bench_wpo = _import_bench_wpo()
+    for value, expected in [(61.1, True), (60.9, False)]:
+        rows = _rows("digits", 64, {bench_wpo.DEFAULT: value, bench_wpo.MIXTURE: 60.0,
+                                    bench_wpo.EMPIRICAL_CV: 50.0,
+                                    bench_wpo.INITIALIZATION: 55.0})
+        holds = _holds(bench_wpo.check_targets(rows))
+        peer_target = next(t for t in holds if "+ 1 nat" in t)
+        assert holds[peer_target] is expected
+        assert all(v for t, v in holds.items() if t != peer_target)
+
+
+def test_swissroll6d_ceiling_and_toy_tolerance_and_memorization():
+    bench_wpo = _import_bench_wpo()
+    rows = _rows("swissroll6d", 6, {bench_wpo.DEFAULT: -1.50, bench_wpo.MIXTURE: -1.55,
+                                    bench_wpo.EMPIRICAL_CV: -5.0,
+                                    bench_wpo.INITIALIZATION: -1.6})
+    holds = _holds(bench_wpo.check_targets(rows, {"swissroll6d": -1.25}))
+    assert [v for t, v in holds.items() if "exact density" in t] == [False]  # 0.25 below
+    holds = _holds(bench_wpo.check_targets(rows, {"swissroll6d": -1.35}))
+    assert all(holds.values())
+
+    toy = _rows("moons", 2, {bench_wpo.DEFAULT: -1.015, bench_wpo.MIXTURE: -1.0,
+                             bench_wpo.EMPIRICAL_CV: -1.2, bench_wpo.INITIALIZATION: -1.1})
+    assert all(_holds(bench_wpo.check_targets(toy)).values())  # within 0.02 of the mixture
+    toy[0]["log_likelihood"] = -1.03
+    assert not all(_holds(bench_wpo.check_targets(toy)).values())
+
+    copied = _rows("moons", 2, {bench_wpo.DEFAULT: 0.0}, memorized=0.03)
+    failed = [t for t, v in _holds(bench_wpo.check_targets(copied)).items() if not v]
+    assert len(failed) == 2 and all("within 0.02 of the test set" in t for t in failed)
+
+
+def test_exact_log_likelihood_only_for_swissroll6d():
+    from wpokernel.datasets import make_swissroll6d, swissroll6d_log_density
+
+    bench_wpo = _import_bench_wpo()
+    X = make_swissroll6d(50, random_state=0)
+    assert bench_wpo.exact_log_likelihood("swissroll6d", X) == swissroll6d_log_density(X).mean()
+    assert bench_wpo.exact_log_likelihood("moons", X[:, :2]) is None
 
 
 def test_digits_figure(tmp_path):
