@@ -24,8 +24,11 @@ Fitting, in four steps, in the standardized coordinates of
    with a floor profile :math:`f` (isotropic, or the data's shrunk per-feature variances),
    the rank, the neighbourhood size and :math:`(\alpha, \sigma^2)` of best validation
    likelihood (:mod:`~wpokernel.estimators._wpo_init`);
-3. the network is distilled onto these covariances (Gaussian KL), so the untrained model is
-   already this strong density;
+3. the covariance model starts at these covariances exactly: for ``"lowrank"``,
+   :class:`~wpokernel.neural.LocalScales` keeps the calibrated local factors and learns
+   :math:`1 + r` scales per center from a network whose last layer starts at zero; for
+   ``"full"`` and ``"diagonal"`` a network of the whole covariance is distilled onto them
+   (Gaussian KL);
 4. training by Adam on minibatches :math:`B` of training points, each scored against the
    mixture of the centers not in :math:`B` (a point is never scored against its own
    component), with either objective of :mod:`wpokernel.objectives`:
@@ -33,10 +36,10 @@ Fitting, in four steps, in the standardized coordinates of
    \Delta\log\pi]`, or ``"loo_likelihood"``, the held-out negative log-likelihood. Every
    ``validation_interval`` steps the validation log-likelihood is measured; training stops
    after ``patience`` measurements without improvement and restores the best
-   network, the distilled initialization included.
+   network, the initialization (step 0) included.
 
-Every step of a ``"lowrank"`` fit — neighbours, local factors, calibration, distillation,
-training, evaluation, sampling — costs :math:`O(K d r)` memory, never a :math:`d \times d`
+Every step of a ``"lowrank"`` fit — neighbours, local factors, calibration, training,
+evaluation, sampling — costs :math:`O(K d r)` memory, never a :math:`d \times d`
 matrix per center.
 
 References
@@ -159,8 +162,8 @@ class WPOKernelScore(BaseMixtureScore):
     floor : {"auto", "isotropic", "diagonal"}, default="auto"
         Profile of the variance under a ``"lowrank"`` structure's local part: the same in
         every direction, or the data's per-feature variances shrunk towards their mean
-        (shrinkage 0.01, 0.1 or 0.3, chosen on validation data); ``"auto"`` chooses among
-        all of them. Other structures take ``"isotropic"`` (or ``"auto"``).
+        (shrinkage 0, 0.001, 0.01 or 0.1, chosen on validation data); ``"auto"`` chooses
+        among all of them. Other structures take ``"isotropic"`` (or ``"auto"``).
     amortized : bool, default=True
         Covariances from one network of the center; ``False`` gives every center free
         parameters (no smoothness, so it overfits: offered for comparison).
@@ -175,7 +178,7 @@ class WPOKernelScore(BaseMixtureScore):
     batch_size : int, default=256
         Evaluation points per step (at most half the fitting points).
     max_steps : int, default=2000
-        Largest number of optimizer steps; 0 keeps the distilled local-PCA initialization.
+        Largest number of optimizer steps; 0 keeps the local-PCA initialization.
     validation_fraction : float, default=0.1
         Share of ``X`` held out for early stopping (none when fewer than 20 points remain).
     validation_interval : int, default=25
@@ -209,16 +212,17 @@ class WPOKernelScore(BaseMixtureScore):
     floor_profile_ : ndarray of shape (n_features,) or None
         The profile :math:`f` of the diagonal floor, largest entry 1.
     calibration_log_likelihood_ : float
-        Validation mean log-likelihood of the chosen local-PCA mixture, before distillation
-        (standardized coordinates; NaN without validation points).
+        Validation mean log-likelihood of the chosen local-PCA mixture on at most 512
+        validation points (standardized coordinates; NaN without validation points).
     covariance_ceiling_ : float
         Largest variance of the standardized data (top eigenvalue of its covariance): no
         component's covariance exceeds it by more than the floor (:mod:`wpokernel.neural`).
     local_scale_, local_variance_ : float
         The calibrated :math:`\alpha` and :math:`\sigma^2` of the initialization.
     init_validation_log_likelihood_ : float
-        Validation mean log-likelihood of the distilled initialization, in standardized
-        coordinates (NaN without validation points).
+        Validation mean log-likelihood of the model before training (the initialization, or
+        for ``"full"`` and ``"diagonal"`` its distilled network), in standardized coordinates
+        (NaN without validation points).
     best_validation_log_likelihood_ : float
     n_train_steps_ : int
         Optimizer steps run.
