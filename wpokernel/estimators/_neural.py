@@ -220,6 +220,25 @@ class NeuralTrainingMixin:
         "random_state": seed,
     }
 
+    def fit(self, X, y=None):
+        """Train the network(s) on ``X`` (the estimator's module docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, at least two distinct points.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        del y
+        # Frequency weights would change the minibatch objective into another: not offered.
+        return self._fit_skeleton(X, None)
+
     def _autocast_dtype(self):
         """bfloat16 where ``precision`` asks for it ("auto": on a CUDA device that has it)."""
         if self.precision == "bfloat16" or (self.precision == "auto" and self.device == "cuda"

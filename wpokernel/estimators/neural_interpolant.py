@@ -218,25 +218,6 @@ validation_interval, patience, precision, random_state
         self.progress = progress
 
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y=None):
-        """Train the velocity and denoiser networks on ``X`` (module docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, at least two distinct points.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        # Frequency weights would change the minibatch objective into another: not offered.
-        return self._fit_skeleton(X, None)
-
     def _check_params(self):
         if self.sigma_min != "auto" and self.sigma_min >= 1:
             raise ValueError(f"Expected sigma_min < 1, the noise of the Gaussian base at t = 0, "

@@ -226,25 +226,6 @@ class NeuralScore(NeuralTrainingMixin, BaseScoreModel):
         self.progress = progress
 
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y=None):
-        """Train the denoising network on ``X`` (module docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, at least two distinct points.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        # Frequency weights would change the minibatch objective into another: not offered.
-        return self._fit_skeleton(X, None)
-
     def _check_params(self):
         super()._check_params()
         if self.sigma_min <= 0:
