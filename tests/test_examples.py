@@ -14,7 +14,7 @@ import pytest
 from matplotlib.image import imread
 
 from wpokernel import GaussianMixtureField
-from wpokernel.reductions import Diagonal, Full, Isotropic, LowRank
+from wpokernel.reductions import Diagonal, DiagonalLowRank, Full, Isotropic, LowRank
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # Figures each gallery script writes.
@@ -85,6 +85,8 @@ def _structures(rng, n_centers, n_features):
             Isotropic(rng.uniform(0.1, 1.0, n_centers)),
             Diagonal(rng.uniform(0.1, 1.0, (n_centers, n_features)), added_variance=0.2),
             LowRank(0.5, factors, added_variance=0.1),
+            DiagonalLowRank(rng.uniform(0.1, 1.0, n_centers), rng.uniform(0.5, 2.0, n_features),
+                            factors, added_variance=0.1),
             Full(matrices, added_variance=0.05)]
 
 
@@ -98,7 +100,7 @@ def test_dense_log_density_is_the_closed_form_of_one_isotropic_gaussian():
                                rtol=1e-12)
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(6))
 def test_dense_log_density_matches_the_engine_for_every_structure(index):
     gallery = _load("_gallery")
     rng = np.random.default_rng(index)
