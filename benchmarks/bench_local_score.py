@@ -38,10 +38,9 @@ is read from ``--mnist`` (default ``../shared/data/mnist``); ``--quick`` is a sm
 a few seconds on scikit-learn's 8x8 digits, which needs no files.
 """
 
-import argparse
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +56,7 @@ from wpokernel.diagnostics import memorization_ratio, subspace_memorization_rati
 from wpokernel.plotting import plot_nearest_training_images
 
 sys.path.insert(0, str(Path(__file__).parent))
+import image_study  # noqa: E402
 import run  # noqa: E402
 
 #: Candidate patch sizes of the ELS calibration: its cost grows as P^2 times (2r + 1)^2.
@@ -330,26 +330,14 @@ _QUICK = Settings(dataset="digits", sizes=(40, 80), n_test=100, n_samples=8, n_s
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run on 8x8 digits with small sizes")
-    parser.add_argument("--dataset", choices=("mnist", "digits"))
-    parser.add_argument("--sizes", type=int, nargs="+")
-    for name in ("n_test", "n_samples", "n_steps", "n_denoise", "translation_radius", "seed"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int,
-                            help=f"default {getattr(_DEFAULT, name)} (quick: "
-                                 f"{getattr(_QUICK, name)})")
+    parser = image_study.study_parser(
+        __doc__.split("\n\n")[0], _DEFAULT, _QUICK,
+        ("n_test", "n_samples", "n_steps", "n_denoise", "translation_radius", "seed"))
     parser.add_argument("--backends", nargs="+", choices=("numpy", "torch", "keops"))
     parser.add_argument("--models", nargs="+", choices=MODELS,
                         help=f"default: all (quick: all but {MODELS[-1]!r})")
-    parser.add_argument("--mnist", type=Path, default=Path("../shared/data/mnist"))
-    parser.add_argument("--output-dir", type=Path, default=Path("docs/benchmarks"))
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    given = {name: tuple(value) if isinstance(value, list) else value
-             for name, value in ((name, getattr(args, name)) for name in vars(_DEFAULT))
-             if value is not None}
-    args.settings = replace(_QUICK if args.quick else _DEFAULT, **given)
+    args.settings = image_study.chosen_settings(args, _DEFAULT, _QUICK)
     return args
 
 

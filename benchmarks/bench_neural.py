@@ -36,12 +36,11 @@ read from ``--mnist`` (default ``../shared/data/mnist``); ``--quick`` is a smoke
 seconds on scikit-learn's 8x8 digits, which needs no files.
 """
 
-import argparse
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +53,7 @@ from wpokernel.estimators._neural import bits_per_dimension
 from wpokernel.plotting import plot_nearest_training_images
 
 sys.path.insert(0, str(Path(__file__).parent))
+import image_study  # noqa: E402
 import run  # noqa: E402
 from bench_local_score import _memorization, load_data  # noqa: E402
 
@@ -290,27 +290,14 @@ _QUICK = Settings(dataset="digits", sizes=(40, 80), n_test=100, n_samples=8, n_b
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run on 8x8 digits with small sizes")
-    parser.add_argument("--dataset", choices=("mnist", "digits"))
-    parser.add_argument("--sizes", type=int, nargs="+")
-    for name in ("n_test", "n_samples", "n_bits", "n_steps", "max_steps", "width", "n_centers",
-                 "seed"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int,
-                            help=f"default {getattr(_DEFAULT, name)} (quick: "
-                                 f"{getattr(_QUICK, name)})")
+    parser = image_study.study_parser(
+        __doc__.split("\n\n")[0], _DEFAULT, _QUICK,
+        ("n_test", "n_samples", "n_bits", "n_steps", "max_steps", "width", "n_centers", "seed"))
     parser.add_argument("--budget", action="store_true",
                         help="the CPU budget run of the default NeuralScore instead")
     parser.add_argument("--budget-size", type=int, default=10_000)
-    parser.add_argument("--mnist", type=Path, default=Path("../shared/data/mnist"))
-    parser.add_argument("--output-dir", type=Path, default=Path("docs/benchmarks"))
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    given = {name: tuple(value) if isinstance(value, list) else value
-             for name, value in ((name, getattr(args, name)) for name in vars(_DEFAULT))
-             if value is not None}
-    args.settings = replace(_QUICK if args.quick else _DEFAULT, **given)
+    args.settings = image_study.chosen_settings(args, _DEFAULT, _QUICK)
     return args
 
 

@@ -58,6 +58,16 @@ the held-out denoising error of the machine built on the other images, over the 
 sizes (``calibration_sizes``), at a random set :math:`S_k` of at most 64 pixels (the same for
 every size and image), made non-decreasing in :math:`\sigma` by a running maximum
 (``calibration_errors_`` keeps every error).
+At low noise a held-out image is nearly known from its own pixels, and (3) picks
+:math:`P = 1`; sampled with such a schedule the images keep isolated bright pixels, and a
+schedule whose sizes are raised to a floor (on MNIST, :math:`P \ge 9`) gives cleaner images
+that are still new (``docs/benchmarks/local_score.md``).
+
+**Cost.** Per sampler step the LS machine runs one reduction per distinct patch block
+(:math:`M` queries, :math:`N` centers, at most :math:`P^2 C` dimensions); the ELS machine with
+a radius :math:`r` one per pixel with :math:`(2r + 1)^2 N` centers, and with full translation
+one reduction of :math:`M H W` patches against :math:`N H W`: on MNIST the CPU's work for a
+radius of 1 or 2, and a GPU's (KeOps) for full translation.
 
 References
 ----------
@@ -345,14 +355,10 @@ class LocalScoreMachine(BaseScoreModel):
         limit at :math:`\sigma = 0`.
     n_steps : int, default=100
         Steps of the samplers on the geometric time grid.
-    backend : {"auto", "numpy", "torch", "keops", "cupy"}, default="auto"
-        Reduction backend.
-    working_memory : float, default=256
-        Memory budget in MiB of the blocked reductions.
-    device : {"cpu", "cuda"}, default="cpu"
-        Where the images live and the samplers run.
-    progress : bool, default=True
-        Progress bars while calibrating and integrating.
+    backend, working_memory, device, progress
+        As in :class:`~wpokernel.EmpiricalScore`: the reduction backend (``"auto"``), its
+        memory budget in MiB (256), where the images live and the samplers run (``"cpu"``),
+        and progress bars while calibrating and integrating (``True``).
 
     Attributes
     ----------
@@ -371,16 +377,10 @@ class LocalScoreMachine(BaseScoreModel):
     calibration_errors_ : ndarray of shape (n_levels, n_sizes) or None
         Held-out denoising errors (3) per level and candidate, in units of the data's
         variance ``scale_**2``.
-    mean_ : ndarray of shape (n_features,)
-        Weighted mean of the training data.
-    scale_ : float
-        Root-mean-square spread of the training data: the unit of every length.
-    backend_ : str
-        Backend that ``"auto"`` resolves to for a training-set-sized problem on ``device``.
-    device_ : str
-        Where the fitted state lives.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
+    mean_, scale_, backend_, device_, n_features_in_ : ndarray, float, str, str, int
+        As in :class:`~wpokernel.EmpiricalScore`: the weighted mean and the root-mean-square
+        spread of the training data (the unit of every length), the backend ``"auto"``
+        resolves to, where the fitted state lives, and the number of features.
 
     Examples
     --------
