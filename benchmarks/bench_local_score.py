@@ -38,6 +38,7 @@ is read from ``--mnist`` (default ``../shared/data/mnist``); ``--quick`` is a sm
 a few seconds on scikit-learn's 8x8 digits, which needs no files.
 """
 
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -353,7 +354,7 @@ def main(argv=None):
                  *els_cost_rows(X, X_test, image_shape, settings)]
     run.write_csv(rows, args.output_dir / "local_score.csv", columns=_CSV_COLUMNS)
     write_markdown(rows, cost_rows, settings, args.output_dir / "local_score.md",
-                   command=" ".join(["python benchmarks/bench_local_score.py", *argv]),
+                   command="python benchmarks/bench_local_score.py " + shlex.join(argv),
                    seconds=time.perf_counter() - start)
     print((args.output_dir / "local_score.md").read_text())
     return 0

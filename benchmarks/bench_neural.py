@@ -37,6 +37,7 @@ seconds on scikit-learn's 8x8 digits, which needs no files.
 """
 
 import os
+import shlex
 import sys
 import threading
 import time
@@ -316,7 +317,7 @@ def main(argv=None):
     memorization_curve(rows, figures / "neural_memorization_curve.png")
     run.write_csv(rows, args.output_dir / "neural.csv", columns=_CSV_COLUMNS)
     write_markdown(rows, settings, args.output_dir,
-                   command=" ".join(["python benchmarks/bench_neural.py", *argv]),
+                   command="python benchmarks/bench_neural.py " + shlex.join(argv),
                    seconds=time.perf_counter() - start)
     print((args.output_dir / "neural.md").read_text())
     return 0

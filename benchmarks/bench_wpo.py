@@ -44,6 +44,7 @@ small data sets.
 """
 
 import argparse
+import shlex
 import sys
 import time
 from functools import partial
@@ -414,7 +415,7 @@ def main(argv=None):
     figures = write_figures(samples, splits, list(rows_to_fit), args.output_dir / "figures")
     write_markdown(
         rows, checks, figures, args.output_dir / "wpo.md",
-        command=" ".join(["python benchmarks/bench_wpo.py", *argv]),
+        command="python benchmarks/bench_wpo.py " + shlex.join(argv),
         seconds=time.perf_counter() - start, ceilings=ceilings,
     )
     print((args.output_dir / "wpo.md").read_text())
