@@ -339,6 +339,29 @@ class BaseGenerativeModel(BaseKernelEstimator):
         return heun(self._velocity, x, times, progress, desc)
 
 
+class UnweightedFitMixin:
+    """``fit(X, y=None)`` without ``sample_weight``, for the estimators trained on minibatches:
+    frequency weights would make the minibatch objective a different one, so none are offered."""
+
+    def fit(self, X, y=None):
+        """Fit the model to ``X`` (the estimator's module docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, at least two distinct points.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        del y
+        return self._fit_skeleton(X, None)
+
+
 class TransportMixin:
     """``transport(X_source, random_state=None, *, method=None, n_steps=None, progress=None)``.
 

@@ -50,6 +50,7 @@ from ..neural import (
     world,
 )
 from ..neural.denoising import network_dtype
+from ._base import UnweightedFitMixin
 
 __all__ = ["MAX_VALIDATION_ROWS", "NeuralTrainingMixin", "bits_per_dimension", "check_image_shape"]
 
@@ -199,7 +200,7 @@ def _chunks(n_rows, size):
 
 
 # ---------------------------------------------------------------------------- training
-class NeuralTrainingMixin:
+class NeuralTrainingMixin(UnweightedFitMixin):
     """The training driver of the neural estimators (module docstring).
 
     The estimator supplies the loss of a batch, ``loss(network, y, *draws)``, and the random
@@ -219,25 +220,6 @@ class NeuralTrainingMixin:
         "precision": one_of("auto", "float32", "bfloat16"),
         "random_state": seed,
     }
-
-    def fit(self, X, y=None):
-        """Train the network(s) on ``X`` (the estimator's module docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, at least two distinct points.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        # Frequency weights would change the minibatch objective into another: not offered.
-        return self._fit_skeleton(X, None)
 
     def _autocast_dtype(self):
         """bfloat16 where ``precision`` asks for it ("auto": on a CUDA device that has it)."""

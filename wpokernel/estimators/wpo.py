@@ -71,7 +71,7 @@ from ..mixture import GaussianMixtureField
 from ..neural import HEADS, FactorNetwork, FreeFactors, LocalScales, distill, torch_threads, train
 from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
-from ._base import BaseMixtureScore
+from ._base import BaseMixtureScore, UnweightedFitMixin
 from ._wpo_init import _NEIGHBOR_GRID, _RANK_GRID, _SHRINKAGE_GRID, initialize
 
 __all__ = ["WPOKernelScore"]
@@ -135,7 +135,7 @@ def _training_batch(n_fit, center_rows, batch_size, rng):
 
 
 # ---------------------------------------------------------------------------- estimator
-class WPOKernelScore(BaseMixtureScore):
+class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
     r"""Wasserstein-proximal kernel score model: a Gaussian mixture on the training points
     with local covariances from a network of the center, fitted by score matching.
 
@@ -320,25 +320,6 @@ class WPOKernelScore(BaseMixtureScore):
         self.backend = backend
         self.working_memory = working_memory
         self.progress = progress
-
-    def fit(self, X, y=None):
-        """Fit the terminal mixture to ``X`` (module docstring).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, at least two distinct points.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        del y
-        # Frequency weights would make the minibatch objective a different one: not offered.
-        return self._fit_skeleton(X, None)
 
     # ------------------------------------------------------------ hyper-parameters
     def _resolve(self, X):
