@@ -2,6 +2,7 @@
 minibatch, take the steps of one process with the same global batch."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +18,21 @@ WORKER = Path(__file__).with_name("_neural_worker.py")
 LAUNCH_TIMEOUT_S = 240
 
 
+def torchrun(script, *args):
+    """Run ``script`` in two gloo processes as a user would (torchrun, a free port); its stdout."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(script), *args]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """What each of the two processes saved, from one torchrun launch."""
     out = tmp_path_factory.mktemp("neural-ddp")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(WORKER), str(out)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    torchrun(WORKER, str(out))
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
 
 
@@ -56,3 +63,19 @@ def test_training_moved_the_weights(single_process):
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_batch_that_does_not_split_is_refused_on_every_process(ranks, rank):
     assert str(ranks[rank]["error/odd-batch"]) == "passed"
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "neural.md"
+
+
+def test_the_guide_s_torchrun_script_trains_one_model_on_every_process(tmp_path):
+    blocks = re.findall(r"^```python\n(# train_ddp\.py.*?)^```", GUIDE.read_text(),
+                        re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1
+    script = tmp_path / "train_ddp.py"
+    script.write_text(blocks[0])
+    stdout = torchrun(script)
+    # The two processes share stdout, so one's line can end inside the other's.
+    lines = re.findall(r"process (\d): (\d+) steps, held-out loss (\d\.\d{4})", stdout)
+    assert sorted(rank for rank, _, _ in lines) == ["0", "1"], stdout
+    assert lines[0][1:] == lines[1][1:]  # the same training on both
