@@ -27,6 +27,7 @@ are read from ``--data`` (a folder with the four IDX files), never downloaded.
 import argparse
 import json
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -102,6 +103,7 @@ def measure(row, n_train, n_test, data, seed, figure, wpo_options=None):
         "memorized_test": memorization_ratio(fresh, X)[0],
         "memorized_subspace": subspace_memorization_ratio(samples, X)[0],
         "memorized_subspace_test": subspace_memorization_ratio(fresh, X)[0],
+        "figure": str(figure),
     }
     fig = plot_nearest_training_images(samples, X, MNIST_IMAGE_SHAPE, n_images=10,
                                        random_state=seed)
@@ -121,6 +123,24 @@ def _table(results):
             f"(test {r['memorized_test']:.3f}) | {r['memorized_subspace']:.3f} (test "
             f"{r['memorized_subspace_test']:.3f}) | {r['chosen']} |")
     return "\n".join(lines)
+
+
+def _page(results, command, n_test):
+    """The benchmark page: how it was run, the table, every nearest-image grid."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import run
+
+    grids = [f"![{r['row']}, N = {r['n_train']}](figures/{Path(r['figure']).name})"
+             for r in results]
+    return "\n\n".join([
+        "# WPOKernelScore on MNIST",
+        f"Produced by `{command}` on {run.environment()}; {n_test} test images, "
+        f"{_N_SAMPLES} samples per row, every row fitted in a process of its own (peak: "
+        "the resident memory of that process). Bits per dimension of the dequantized test "
+        "images (lower is better); memorized: share of samples whose nearest training image "
+        "is closer than a third of the second nearest, in pixel space and in the leading "
+        "principal subspace, beside the same share for fresh test images.",
+        _table(results), *grids]) + "\n"
 
 
 def main(argv=None):
@@ -158,9 +178,8 @@ def main(argv=None):
                 raise RuntimeError(f"{row} at N = {n_train} failed:\n{output.stderr}")
             results.append(json.loads(output.stdout.strip().splitlines()[-1]))
             print(_table(results[-1:]).splitlines()[-1], flush=True)
-    command = " ".join(["python benchmarks/bench_wpo_mnist.py", *(argv or sys.argv[1:])])
-    (args.output_dir / "wpo_mnist.md").write_text(
-        f"# WPOKernelScore on MNIST\n\nCommand: `{command}`\n\n{_table(results)}\n")
+    command = "python benchmarks/bench_wpo_mnist.py " + shlex.join(argv or sys.argv[1:])
+    (args.output_dir / "wpo_mnist.md").write_text(_page(results, command, args.n_test))
     print(_table(results))
     return 0
 

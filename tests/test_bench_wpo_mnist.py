@@ -1,5 +1,6 @@
 """Smoke run of benchmarks/bench_wpo_mnist.py on a few MNIST images (skipped without them)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,10 @@ def test_quick_run_writes_every_row_and_the_grids(tmp_path):
     for line in rows:
         bits = float(line.split("|")[3])
         assert np.isfinite(bits) and bits > 0
-    assert len(list((tmp_path / "figures").glob("wpo_mnist_*_100.png"))) == 3
+    grids = sorted(path.name for path in (tmp_path / "figures").glob("wpo_mnist_*_100.png"))
+    assert len(grids) == 3
+    assert sorted(re.findall(r"\]\(figures/(wpo_mnist_\w+_100\.png)\)", page)) == grids
+    assert "Produced by `python benchmarks/bench_wpo_mnist.py --sizes 100" in page
 
 
 def test_bits_per_dimension_of_the_uniform_density_is_eight():
