@@ -56,11 +56,10 @@ from wpokernel.plotting import plot_nearest_training_images
 sys.path.insert(0, str(Path(__file__).parent))
 import image_study  # noqa: E402
 import run  # noqa: E402
-from bench_local_score import _memorization, load_data  # noqa: E402
+from bench_local_score import REFERENCE, _memorization, load_data  # noqa: E402
 
 MODELS = ("EmpiricalScore", "NeuralScore (U-Net)", "NeuralScore (kernel-attention)",
           "WPOKernelScore")
-REFERENCE = "fresh test images (reference)"
 SIGMA_MIN = 0.01
 N_GRID_IMAGES = 10
 FIGURE_DPI = 80

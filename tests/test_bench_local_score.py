@@ -1,14 +1,10 @@
 """The memorization study of the local score machines, ``benchmarks/bench_local_score.py``: a
 quick run as a user runs it, and its denoising error against a direct posterior mean."""
 
-import csv
-import subprocess
-import sys
 
 import numpy as np
-from matplotlib.image import imread
 from scipy.special import softmax
-from test_benchmarks import REPOSITORY, import_benchmark
+from test_benchmarks import import_benchmark, quick_study_rows
 
 from wpokernel import EmpiricalScore
 from wpokernel.datasets import load_digits_continuous
@@ -18,22 +14,9 @@ RESULTS = ("memorized", "memorized_subspace", "median_ratio", "error_0.1", "erro
 
 
 def test_quick_run_writes_every_row_figure_and_section(tmp_path):
-    command = [sys.executable, "benchmarks/bench_local_score.py", "--quick", "--no-progress",
-               "--output-dir", str(tmp_path)]
-    subprocess.run(command, cwd=REPOSITORY, check=True, capture_output=True, text=True)
-
-    with open(tmp_path / "local_score.csv", newline="") as file:
-        rows = list(csv.DictReader(file))
     bench = import_benchmark("bench_local_score")
-    assert [(row["n_train"], row["model"]) for row in rows] == [
-        (n, model) for n in SIZES for model in (*bench.MODELS[:-1], bench.REFERENCE)]
-    for row in rows:
-        names = RESULTS if row["model"] != bench.REFERENCE else RESULTS[:3]
-        for name in names:
-            assert np.isfinite(float(row[name])), (row["n_train"], row["model"], name)
-        if row["figure"]:
-            assert imread(tmp_path / "figures" / row["figure"]).ndim == 3
-    by_key = {(row["n_train"], row["model"]): row for row in rows}
+    by_key = quick_study_rows("bench_local_score", "local_score.csv", tmp_path, SIZES,
+                              bench.MODELS[:-1], bench.REFERENCE, RESULTS)
     for n in SIZES:
         # Sampled exactly down to sigma_min = 0.01, the empirical score copies its images.
         assert float(by_key[n, "EmpiricalScore"]["memorized"]) > 0.9

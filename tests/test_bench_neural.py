@@ -1,15 +1,12 @@
 """The memorization study of the neural score models, ``benchmarks/bench_neural.py``: a quick
 run as a user runs it, and its bits per dimension against a direct kernel density."""
 
-import csv
 import math
-import subprocess
-import sys
 
 import numpy as np
 from matplotlib.image import imread
 from scipy.special import logsumexp
-from test_benchmarks import REPOSITORY, import_benchmark
+from test_benchmarks import import_benchmark, quick_study_rows
 
 from wpokernel.datasets import load_digits_continuous
 
@@ -18,21 +15,9 @@ RESULTS = ("memorized", "memorized_subspace", "median_ratio", "bits_per_dim")
 
 
 def test_quick_run_writes_every_row_figure_and_section(tmp_path):
-    command = [sys.executable, "benchmarks/bench_neural.py", "--quick", "--no-progress",
-               "--output-dir", str(tmp_path)]
-    subprocess.run(command, cwd=REPOSITORY, check=True, capture_output=True, text=True)
-
-    with open(tmp_path / "neural.csv", newline="") as file:
-        rows = list(csv.DictReader(file))
     bench = import_benchmark("bench_neural")
-    assert [(row["n_train"], row["model"]) for row in rows] == [
-        (n, model) for n in SIZES for model in (*bench.MODELS, bench.REFERENCE)]
-    for row in rows:
-        for name in RESULTS[:3] if row["model"] == bench.REFERENCE else RESULTS:
-            assert np.isfinite(float(row[name])), (row["n_train"], row["model"], name)
-        if row["figure"]:
-            assert imread(tmp_path / "figures" / row["figure"]).ndim == 3
-    by_key = {(row["n_train"], row["model"]): row for row in rows}
+    by_key = quick_study_rows("bench_neural", "neural.csv", tmp_path, SIZES, bench.MODELS,
+                              bench.REFERENCE, RESULTS)
     for n in SIZES:
         # Sampled exactly down to sigma_min = 0.01, the empirical score copies its images.
         assert float(by_key[n, "EmpiricalScore"]["memorized"]) > 0.9

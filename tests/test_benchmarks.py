@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from matplotlib.image import imread
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPOSITORY / "benchmarks"
@@ -26,6 +27,26 @@ def import_benchmark(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def quick_study_rows(script, table, tmp_path, sizes, models, reference, results):
+    """Run the memorization study ``benchmarks/<script>.py --quick`` as a user runs it and check
+    what every MNIST study writes: one CSV row per size and model (``models`` then
+    ``reference``, in order), finite ``results`` (the first three for the reference rows) and
+    readable grids. Returns the rows by (size, model)."""
+    command = [sys.executable, f"benchmarks/{script}.py", "--quick", "--no-progress",
+               "--output-dir", str(tmp_path)]
+    subprocess.run(command, cwd=REPOSITORY, check=True, capture_output=True, text=True)
+    with open(tmp_path / table, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(row["n_train"], row["model"]) for row in rows] == [
+        (n, model) for n in sizes for model in (*models, reference)]
+    for row in rows:
+        for name in results[:3] if row["model"] == reference else results:
+            assert np.isfinite(float(row[name])), (row["n_train"], row["model"], name)
+        if row["figure"]:
+            assert imread(tmp_path / "figures" / row["figure"]).ndim == 3
+    return {(row["n_train"], row["model"]): row for row in rows}
 
 
 def test_quick_run_writes_a_complete_table_and_figures(tmp_path):
