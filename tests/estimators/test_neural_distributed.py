@@ -1,16 +1,14 @@
 """Data-parallel training: two gloo processes under torchrun, each with a shard of every
 minibatch, take the steps of one process with the same global batch."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from _neural_worker import data, models, results
+from _torchrun import torchrun
 
 WORKER = Path(__file__).with_name("_neural_worker.py")
 # Two interpreters importing torch and the package on a busy two-core machine take seconds;
@@ -18,21 +16,11 @@ WORKER = Path(__file__).with_name("_neural_worker.py")
 LAUNCH_TIMEOUT_S = 240
 
 
-def torchrun(script, *args):
-    """Run ``script`` in two gloo processes as a user would (torchrun, a free port); its stdout."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(script), *args]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run.stdout
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """What each of the two processes saved, from one torchrun launch."""
     out = tmp_path_factory.mktemp("neural-ddp")
-    torchrun(WORKER, str(out))
+    torchrun(WORKER, str(out), timeout=LAUNCH_TIMEOUT_S)
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
 
 
@@ -74,7 +62,7 @@ def test_the_guide_s_torchrun_script_trains_one_model_on_every_process(tmp_path)
     assert len(blocks) == 1
     script = tmp_path / "train_ddp.py"
     script.write_text(blocks[0])
-    stdout = torchrun(script)
+    stdout = torchrun(script, timeout=LAUNCH_TIMEOUT_S)
     # The two processes share stdout, so one's line can end inside the other's.
     lines = re.findall(r"process (\d): (\d+) steps, held-out loss (\d\.\d{4})", stdout)
     assert sorted(rank for rank, _, _ in lines) == ["0", "1"], stdout

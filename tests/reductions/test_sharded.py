@@ -1,10 +1,7 @@
 """The sharded reduction: two gloo processes, each with a shard of the centers, against
 ``mixture_moments`` on all centers in this process."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +9,7 @@ import pytest
 import torch
 
 from _sharded_worker import CASES, N, problem, structure
+from _torchrun import torchrun
 from wpokernel.reductions import Isotropic, LowRank, mixture_moments, sharded_mixture_moments
 
 WORKER = Path(__file__).with_name("_sharded_worker.py")
@@ -21,21 +19,11 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "gpu.md"
 LAUNCH_TIMEOUT_S = 180
 
 
-def torchrun(script, *args):
-    """Run ``script`` in two gloo processes as a user would (torchrun, a free port); its stdout."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(script), *args]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run.stdout
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     """What each of the two processes saved (``rank<r>.npz``), from one torchrun launch."""
     out = tmp_path_factory.mktemp("sharded")
-    torchrun(WORKER, str(out))
+    torchrun(WORKER, str(out), timeout=LAUNCH_TIMEOUT_S)
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
 
 
@@ -103,7 +91,7 @@ def test_the_guide_s_torchrun_script_matches_one_process(tmp_path):
     assert len(blocks) == 1
     script = tmp_path / "sharded.py"
     script.write_text(blocks[0])
-    stdout = torchrun(script)
+    stdout = torchrun(script, timeout=LAUNCH_TIMEOUT_S)
     # The two processes share stdout, so one's line can end inside the other's.
     lines = re.findall(r"process (\d) of 2: relative error of the score (\d\.\de[-+]\d+)", stdout)
     assert sorted(rank for rank, _ in lines) == ["0", "1"], stdout
