@@ -122,6 +122,16 @@ def _end_time(coefficients, sigma_min):
                   _SCAN[last], _SCAN[last + 1], xtol=_ROOT_TOLERANCE)
 
 
+# The interpolant's own parameters, with the same meanings in its neural form.
+INTERPOLANT_CONSTRAINTS = {
+    "interpolant": one_of(*FAMILIES),
+    "gamma": one_of(*GAMMAS),
+    "gamma_scale": positive_real,
+    "diffusion": nonnegative_real,
+    "sigma_min": real_or_option(nonnegative_real, "auto"),
+}
+
+
 class StochasticInterpolant(LogDensityMixin, BaseTargetSampler):
     r"""Stochastic interpolant from :math:`N(0, I)` to the target measure of the data.
 
@@ -197,11 +207,7 @@ class StochasticInterpolant(LogDensityMixin, BaseTargetSampler):
 
     _parameter_constraints = {
         **BaseTargetSampler._parameter_constraints,
-        "interpolant": one_of(*FAMILIES),
-        "gamma": one_of(*GAMMAS),
-        "gamma_scale": positive_real,
-        "diffusion": nonnegative_real,
-        "sigma_min": real_or_option(nonnegative_real, "auto"),
+        **INTERPOLANT_CONSTRAINTS,
     }
     _sample_methods = ("ode", "sde", "exact")
 

@@ -54,13 +54,11 @@ from sklearn.utils import check_random_state
 from .._validation import (
     boolean,
     nonnegative_real,
-    one_of,
     positive_int,
-    positive_real,
     real_or_option,
 )
 from ..dynamics import exact_divergence, gap_grid, squared_grid
-from ..interpolant_coefficients import FAMILIES, GAMMAS, InterpolantCoefficients
+from ..interpolant_coefficients import InterpolantCoefficients
 from ..neural.denoising import network_dtype
 from ._base import BaseGenerativeModel, LogDensityMixin
 from ._neural import (
@@ -70,7 +68,7 @@ from ._neural import (
     check_network_output,
     network_constraint,
 )
-from .interpolant import _end_time
+from .interpolant import INTERPOLANT_CONSTRAINTS, _end_time
 
 __all__ = ["NeuralInterpolant"]
 
@@ -174,11 +172,7 @@ validation_interval, patience, precision, random_state
     _parameter_constraints = {
         **BaseGenerativeModel._parameter_constraints,
         **NeuralTrainingMixin._neural_constraints,
-        "interpolant": one_of(*FAMILIES),
-        "gamma": one_of(*GAMMAS),
-        "gamma_scale": positive_real,
-        "diffusion": nonnegative_real,
-        "sigma_min": real_or_option(nonnegative_real, "auto"),
+        **INTERPOLANT_CONSTRAINTS,
         "network": network_constraint(_NETWORKS),
         "width": real_or_option(positive_int, "auto"),
         "depth": real_or_option(positive_int, "auto"),
