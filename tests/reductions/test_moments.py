@@ -1,6 +1,7 @@
 """The reduction engine against dense loops with scipy.stats, on every backend."""
 
 import inspect
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -76,15 +77,110 @@ def test_float32_matches_dense_reference(problem, structure, backend):
     _assert_matches(out, ref, 1e-4)
 
 
+# Budgets in MiB that prepare the N = 11 centers in several blocks: ten bytes (one center
+# per prepared block, one query row per block) and five kilobytes (3 to 10 centers per
+# prepared block by structure, the last one shorter, cut again into columns against all
+# 13 query rows).
+SPLITTING_BUDGETS = [1e-5, 5e-3]
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("working_memory", SPLITTING_BUDGETS)
 @pytest.mark.parametrize("structure", STRUCTURES)
-def test_blocking_does_not_change_the_result(problem, structure):
+def test_blocking_does_not_change_the_result(problem, structure, working_memory, library):
     x, z, log_w, values, structures = problem
     cov = structures[structure]
-    whole = mixture_moments(x, z, cov, log_w, values, score=True, laplacian=True, backend="numpy")
-    # A few hundred bytes: one query row against one center per block.
-    tiny = mixture_moments(x, z, cov, log_w, values, score=True, laplacian=True, backend="numpy",
-                           working_memory=1e-5)
-    _assert_matches(tiny, whole, 1e-12)
+    if library == "torch":
+        cov = cov.map_arrays(torch.as_tensor)
+        x, z, log_w, values = (torch.as_tensor(a) for a in (x, z, log_w, values))
+    whole = mixture_moments(x, z, cov, log_w, values, score=True, laplacian=True, backend=library)
+    split = mixture_moments(x, z, cov, log_w, values, score=True, laplacian=True, backend=library,
+                            working_memory=working_memory)
+    _assert_matches(split, whole, 1e-12)
+
+
+@pytest.mark.parametrize("working_memory", SPLITTING_BUDGETS)
+@pytest.mark.parametrize("structure", ["isotropic", "lowrank", "diagonal-lowrank", "full"])
+def test_tight_budgets_prepare_the_centers_in_blocks(problem, structure, working_memory,
+                                                      monkeypatch):
+    x, z, log_w, values, structures = problem
+    cov = structures[structure]
+    prepared = []
+    real_prepare = type(cov).prepare
+    monkeypatch.setattr(type(cov), "prepare",
+                        lambda self, ns, centers: prepared.append(len(centers))
+                        or real_prepare(self, ns, centers))
+    mixture_moments(x, z, cov, log_w, values, score=True, working_memory=working_memory)
+    assert sum(prepared) == N and 1 < len(prepared) and max(prepared) < N
+    prepared.clear()
+    mixture_moments(x, z, cov, log_w, values, score=True)
+    assert prepared == [N]  # small problems: one block, prepared once
+
+
+def test_prepared_arrays_of_a_big_mixture_stay_in_the_budget():
+    rng = np.random.default_rng(5)
+    n_centers, d, r, budget = 800, 64, 8, 2.0
+    x, z, log_w, _ = random_mixture(rng, 100, n_centers, d)
+    cov = DiagonalLowRank(rng.uniform(0.2, 1.0, n_centers), rng.uniform(0.5, 1.0, d),
+                          rng.normal(size=(n_centers, d, r)))
+    # Preparing every center at once would hold W, V and Y: three times the 3.1 MiB factors.
+    tracemalloc.start()
+    try:
+        mixture_moments(x, z, cov, log_w, score=True, laplacian=True, working_memory=budget)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * budget
+
+
+@pytest.mark.parametrize("working_memory", SPLITTING_BUDGETS)
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_blocked_gradients_match_one_block(problem, structure, working_memory):
+    x, z, log_w, values, structures = problem
+    cov = structures[structure]
+
+    def gradients(working_memory):
+        leaves = [torch.tensor(a, requires_grad=True) for a in (x, z, log_w, values)]
+        params = {name: torch.tensor(a, requires_grad=True) for name, a in cov.parameters.items()}
+        out = mixture_moments(*leaves[:2], type(cov)(**params), *leaves[2:], score=True,
+                              laplacian=True, working_memory=working_memory)
+        loss = sum(a.square().sum() for a in out)
+        return torch.autograd.grad(loss, leaves + list(params.values()))
+
+    for split, whole in zip(gradients(working_memory), gradients(256)):
+        np.testing.assert_allclose(split.numpy(), whole.numpy(), rtol=1e-10,
+                                   atol=1e-12 * whole.abs().max().item())
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("start, stop", [(0, N), (3, 8), (10, 11)])
+def test_sliced_covariances_are_the_slices_of_the_dense_ones(structure, start, stop):
+    covariance = _structures(np.random.default_rng(6))[structure].with_added_variance(0.25)
+    part = covariance.sliced(start, stop)
+    assert type(part) is type(covariance) and part.added_variance == covariance.added_variance
+    np.testing.assert_array_equal(dense_covariances(part, stop - start, D),
+                                  dense_covariances(covariance, N, D)[start:stop])
+
+
+def test_sliced_keeps_a_profile_as_long_as_the_components():
+    rng = np.random.default_rng(7)
+    n = d = 4  # the shared (d,) profile has the shape of a per-center (N,) variance
+    variance, profile = rng.uniform(0.2, 1.0, n), rng.uniform(0.3, 2.0, d)
+    factors = rng.normal(size=(n, d, R))
+    part = DiagonalLowRank(variance, profile, factors).sliced(1, 3)
+    np.testing.assert_array_equal(part.profile, profile)
+    assert part.variance.shape == (2,) and part.factors.shape == (2, d, R)
+    dense = [np.diag(v * profile) + u @ u.T for v, u in zip(variance[1:3], factors[1:3])]
+    np.testing.assert_allclose(dense_covariances(part, 2, d), dense, rtol=1e-15)
+
+
+def test_sliced_torch_parameters_keep_the_graph():
+    factors = torch.ones((N, D, R), dtype=torch.float64, requires_grad=True)
+    variance = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    part = LowRank(variance, factors).sliced(2, 5)
+    assert part.variance is variance
+    (grad,) = torch.autograd.grad(part.factors.sum(), factors)
+    assert grad[2:5].eq(1).all() and grad[:2].eq(0).all() and grad[5:].eq(0).all()
 
 
 def test_weighted_mean_of_centers(problem, backend):

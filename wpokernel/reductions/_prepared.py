@@ -39,15 +39,22 @@ def cholesky(ns, matrices, what):
         ) from exc
 
 
-def center_and_prepare(ns, x_i, z_j, covariance, log_weights_j):
-    """Shift queries and centers by the centers' mean and prepare the structure there.
+def centered(ns, x_i, z_j):
+    """Queries and centers shifted by the mean of all the centers.
 
     Distances are translation invariant; centring keeps the ``|x|^2 - 2 x.z + |z|^2``
-    expansion from cancelling catastrophically far from the origin. Returns
-    ``(x_i, z_j, prepared)``.
+    expansion from cancelling catastrophically far from the origin. Returns ``(x_i, z_j)``.
     """
     shift = ns.sum(z_j, 0) / z_j.shape[0]
-    x_i, z_j = x_i - shift, z_j - shift
+    return x_i - shift, z_j - shift
+
+
+def center_and_prepare(ns, x_i, z_j, covariance, log_weights_j):
+    """Shift queries and centers (see :func:`centered`) and prepare the structure there.
+
+    Returns ``(x_i, z_j, prepared)``.
+    """
+    x_i, z_j = centered(ns, x_i, z_j)
     return x_i, z_j, covariance.prepare(ns, z_j).set_log_weights(log_weights_j)
 
 

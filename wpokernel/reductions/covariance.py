@@ -27,6 +27,7 @@ Structures:
 * :class:`Full` — any symmetric positive definite :math:`C_j`, through its Cholesky factor.
 """
 
+import copy
 import math
 import numbers
 
@@ -158,6 +159,35 @@ class CovarianceStructure:
         """
         return type(self)(**{name: function(value) for name, value in self.parameters.items()},
                           added_variance=self.added_variance)
+
+    def sliced(self, start, stop):
+        """Same structure restricted to the components ``start:stop``.
+
+        Per-component parameters are sliced on their leading axis (a view for NumPy and CuPy,
+        a differentiable slice for torch); shared ones (a scalar variance, a feature profile)
+        and ``added_variance`` are kept.
+
+        Parameters
+        ----------
+        start, stop : int
+            The components ``start <= j < stop``, as in ``centers[start:stop]``.
+
+        Returns
+        -------
+        CovarianceStructure
+            Of the same type, describing ``stop - start`` components (or any number where
+            every parameter is shared).
+        """
+        # A copy rather than the constructor: the slices of validated parameters are valid,
+        # and validating again would scan them (and wait for the GPU) once per block.
+        new = copy.copy(self)
+        for name in self._params:
+            value = getattr(self, name)
+            # Shared by role, not by shape alone: a feature profile of shape (d,) stays whole
+            # even when d equals the number of components.
+            if name not in self._feature_params and value.ndim > 0:
+                setattr(new, name, value[start:stop])
+        return new
 
     def with_added_variance(self, variance):
         """Same structure with ``variance * I`` added to every component covariance."""
