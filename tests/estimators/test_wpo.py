@@ -5,11 +5,13 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from _stats import energy_permutation_pvalue
 from wpokernel import EmpiricalScore, WPOKernelScore
 from wpokernel.datasets import make_swissroll6d, make_toy
 from wpokernel.diagnostics import copy_gap, memorization_ratio
+from wpokernel.reductions import mixture_moments
 
 # Short training keeps the bad-input tests fast; the defaults are exercised below.
 FAST = {"max_steps": 20, "progress": False, "random_state": 0}
@@ -186,3 +188,101 @@ def test_invalid_data():
     with pytest.raises(ValueError, match="Expected X with a positive spread, got 5 rows that "
                                          "are all the same point"):
         WPOKernelScore(**FAST).fit(np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("floor", ["isotropic", "diagonal"])
+def test_the_pair_form_training_loss_is_the_held_out_likelihood_of_the_engine(floor):
+    # The lowrank model trains through the scale-free pair statistics; the loss and its
+    # gradient must be those of the general engine on the mixture of the kept centers.
+    from wpokernel.estimators._wpo_training import dense_loo_loss
+    from wpokernel.estimators.wpo import _training_batch
+    from wpokernel.objectives import negative_log_likelihood
+
+    X = make_swissroll6d(300, random_state=1)
+    model = WPOKernelScore(structure="lowrank", rank=3, floor=floor, max_steps=0,
+                           progress=False, random_state=0).fit(X)
+    network = model.factor_network_
+    with torch.no_grad():
+        network.mlp[-1].weight.normal_(0.0, 0.3)  # away from the initialization
+    centers = torch.as_tensor(model.field_.centers)
+    n = len(centers)
+    batch, kept = _training_batch(n, np.arange(n), 40, np.random.RandomState(0))
+    excluded = torch.as_tensor(np.setdiff1d(np.arange(n), kept))
+    x_b = centers[torch.as_tensor(batch)]
+
+    def gradient(loss):
+        network.zero_grad()
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in network.parameters()]
+
+    got, got_grad = gradient(dense_loo_loss(network, x_b, centers, excluded))
+    kept_t = torch.as_tensor(kept)
+    expected, expected_grad = gradient(
+        negative_log_likelihood(x_b, centers[kept_t], network(centers[kept_t], kept_t)))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    for a, b in zip(got_grad, expected_grad):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_centers", [None, 150])
+def test_nearest_centers_are_the_brute_force_ones(n_centers):
+    from wpokernel.estimators._wpo_training import _nearest_centers
+    X = np.random.default_rng(0).normal(size=(200, 5))
+    center_rows = np.arange(200) if n_centers is None else np.sort(
+        np.random.default_rng(1).choice(200, n_centers, replace=False))
+    got = _nearest_centers(X, center_rows, 7)
+    distance = ((X[:, None, :] - X[center_rows][None]) ** 2).sum(-1)
+    distance[center_rows, np.arange(len(center_rows))] = np.inf  # never itself
+    expected = np.argsort(distance, axis=1)[:, :7]
+    np.testing.assert_array_equal(np.sort(got, 1), np.sort(expected, 1))
+
+
+def test_the_nearest_center_loss_with_every_center_is_the_full_loss():
+    from wpokernel.estimators._wpo_training import (
+        _truncation_gap,
+        dense_loo_loss,
+        neighbor_loss,
+    )
+    from wpokernel.estimators.wpo import _training_batch
+
+    X = make_swissroll6d(200, random_state=2)
+    model = WPOKernelScore(structure="lowrank", rank=3, floor="diagonal", max_steps=0,
+                           validation_fraction=0.1, progress=False, random_state=0).fit(X)
+    network = model.factor_network_
+    with torch.no_grad():
+        network.mlp[-1].weight.normal_(0.0, 0.3)
+    centers = torch.as_tensor(model.field_.centers)
+    n = len(centers)
+    everyone = np.array([[j for j in range(n) if j != i] for i in range(n)])
+    rng = np.random.RandomState(0)
+    assert abs(_truncation_gap(network, centers, np.arange(n), centers, everyone, rng)) < 1e-12
+    nearest = everyone[:, :5]
+    assert _truncation_gap(network, centers, np.arange(n), centers, nearest, rng) > 0.0
+    batch, kept = _training_batch(n, np.arange(n), 30, rng)
+    excluded = torch.as_tensor(np.setdiff1d(np.arange(n), kept))
+    got = neighbor_loss(network, centers, centers, everyone)(batch, kept)
+    expected = dense_loo_loss(network, centers[torch.as_tensor(batch)], centers, excluded)
+    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-10)
+    got.backward()
+    got_grad = [p.grad.clone() for p in network.parameters()]
+    network.zero_grad()
+    expected.backward()
+    for a, b in zip(got_grad, [p.grad for p in network.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("shrinkage", [None, 0.01])
+def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(shrinkage):
+    # The search scores a group of candidates from one set of pair statistics; each score
+    # must be the mixture engine's log-likelihood of that candidate's own structure.
+    from wpokernel.estimators._wpo_init import _Search
+
+    X = make_swissroll6d(400, random_state=3)
+    X_fit, X_cal, rows = X[:300], X[300:], np.arange(0, 300, 2)
+    search = _Search("lowrank", X_fit, X_cal, rows, 1e-6, 5.0, "numpy", 4)
+    candidates = [(rank, 12, shrinkage, alpha, variance) for rank in (2, 4)
+                  for alpha in (0.5, 2.0) for variance in (1e-4, 0.05)]
+    got = search._scores(candidates)
+    expected = [mixture_moments(X_cal, X_fit[rows], search.build(*c)[2],
+                                backend="numpy").log_density.mean() for c in candidates]
+    np.testing.assert_allclose(got, expected, rtol=1e-10)

@@ -80,12 +80,14 @@ def test_local_structures_clip_the_local_eigenvalues_at_the_ceiling(structure):
     part = _local_part(head, local)
     dense = head.dense(head.local_structure(part, 1.5, variance, floor, ceiling)).numpy()
     # Each structure's own projection of 1.5 * local, eigenvalues clipped, plus the variance
-    # (in the floor's profile) and the floor.
+    # and the floor: isotropic, or in the floor's profile with the floor its least entry.
     projected = head.dense(head.local_structure(part, 1.5, 0.0, 0.0, np.inf)).numpy()
     values, vectors = np.linalg.eigh(projected)
     clipped = (vectors * np.minimum(values, ceiling)[:, None, :]) @ vectors.transpose(0, 2, 1)
-    shape = np.ones(d) if profile is None else profile
-    np.testing.assert_allclose(dense, clipped + np.diag(variance * shape + floor), atol=1e-10)
+    floor_part = (variance + floor if profile is None
+                  else (variance + floor / profile.min()) * profile)
+    np.testing.assert_allclose(dense, clipped + np.diag(np.broadcast_to(floor_part, d)),
+                               atol=1e-10)
 
 
 def test_gaussian_kl_matches_torch_distributions():
@@ -180,20 +182,23 @@ def test_local_scales_start_at_the_calibrated_covariances(profile, amortized):
                         amortized, factors)
     z = torch.as_tensor(rng.normal(size=(n, d)))
     dense = HEADS["lowrank"](d, r).dense(model(z, torch.arange(n))).detach().numpy()
-    shape = np.ones(d) if profile is None else profile
-    expected = factors @ factors.transpose(0, 2, 1) + np.diag(variance * shape + floor)
+    floor_part = (np.full(d, variance + floor) if profile is None
+                  else (variance + floor / profile.min()) * profile)
+    expected = factors @ factors.transpose(0, 2, 1) + np.diag(floor_part)
     np.testing.assert_allclose(dense, expected, rtol=1e-12, atol=1e-14)
 
 
-def test_local_scales_stay_between_the_floor_and_twice_the_ceiling():
+@pytest.mark.parametrize("profile", [None, np.array([1.0, 0.2, 0.5, 0.05])])
+def test_local_scales_stay_between_the_floor_and_twice_the_ceiling(profile):
     rng = np.random.default_rng(9)
     n, d, r, floor, ceiling = 20, 4, 2, 1e-3, 2.0
-    model = LocalScales(n, d, r, 8, 1, np.zeros(d), 1.0, floor, ceiling, 0.5,
+    model = LocalScales(n, d, r, 8, 1, np.zeros(d), 1.0, floor, ceiling, 0.5, profile,
                         factors=_local_factors(rng, n, d, r))
     with torch.no_grad():
         model.mlp[-1].weight.normal_(0.0, 30.0)  # outputs far from 0, of both signs
     dense = HEADS["lowrank"](d, r).dense(model(torch.as_tensor(rng.normal(size=(n, d))),
                                                torch.arange(n)))
     eigenvalues = torch.linalg.eigvalsh(dense)
+    least_scale = floor if profile is None else floor / profile.min()
     assert eigenvalues.min() >= floor * (1 - 1e-9)
-    assert eigenvalues.max() <= (floor + 2 * ceiling) * (1 + 1e-9)
+    assert eigenvalues.max() <= (least_scale + 2 * ceiling) * (1 + 1e-9)

@@ -4,9 +4,10 @@ Each center :math:`z_k` gets the covariance
 
 .. math::
 
-    \hat C_k = \alpha\, \hat L_k + \sigma^2 \operatorname{diag}(f) + c_{\min} I,
+    \hat C_k = \alpha\, \hat L_k + (\sigma^2 + c_{\min} / \min_j f_j) \operatorname{diag}(f),
 
-with :math:`\hat L_k` the head's projection of the local covariance of the center's
+(for ``"full"`` and ``"diagonal"``, whose profile is ones: :math:`\alpha \hat L_k + (\sigma^2 +
+c_{\min}) I`), with :math:`\hat L_k` the head's projection of the local covariance of the center's
 :math:`m` nearest neighbours (the rank-:math:`r` local factors for ``"lowrank"``,
 :mod:`wpokernel.local_covariance`), its eigenvalues clipped at the ceiling, :math:`c_{\min}`
 the covariance floor and :math:`f` the floor's profile: ones (isotropic), or the data's
@@ -17,7 +18,9 @@ spreads (the border and the centre pixels of an image) at once.
 The rank :math:`r`, the neighbourhood size :math:`m`, the profile's shrinkage :math:`\lambda`
 and the scales :math:`(\alpha, \sigma^2)` that are not given are chosen by the validation
 log-likelihood of the mixture, searched in stages so that the cost stays a few dozen mixture
-evaluations on at most 512 validation points: first :math:`(r, m)` with the scale
+evaluations on at most 512 validation points (for ``"lowrank"``, one product of those
+points with the factors per group of candidates that share the neighbourhood and the
+profile, :mod:`wpokernel.neural.local_pairs`): first :math:`(r, m)` with the scale
 :math:`\sigma`, then the profile with :math:`\sigma`, then :math:`\alpha` and :math:`\sigma`
 again at the best of those.
 """
@@ -25,9 +28,12 @@ again at the best of those.
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from ..local_covariance import local_covariances, local_factors, local_variances
 from ..neural import HEADS
+from ..neural.factor_network import calibrated_scales, floor_offset
+from ..neural.local_pairs import mixture_log_densities
 from ..reductions import mixture_moments
 
 __all__ = ["Initialization", "floor_profile", "initialize"]
@@ -78,18 +84,27 @@ def floor_profile(X, shrinkage):
 
 
 class _Search:
-    """Caches the local statistics and scores candidates on the calibration points."""
+    """Scores candidates on the calibration points, one neighbourhood's statistics in memory.
+
+    A group of candidates shares the neighbourhood size and the floor profile; for
+    ``"lowrank"`` it is scored in one pass of :func:`~wpokernel.neural.local_pairs.
+    mixture_log_densities`, whose :math:`O(d r)`-per-pair statistics serve every rank, scale
+    and floor variance of the group, so the search costs a few matrix products of the
+    calibration points with the factors, not one per candidate.
+    """
 
     def __init__(self, structure, X_fit, X_cal, center_rows, floor, ceiling, backend, max_rank):
         self.structure, self.X_fit, self.X_cal = structure, X_fit, X_cal
         self.center_rows, self.centers = center_rows, X_fit[center_rows]
         self.floor, self.ceiling, self.backend = floor, ceiling, backend
-        self.max_rank, self.cache = max_rank, {}
+        self.max_rank, self.statistic = max_rank, (None, None)
 
     def part(self, head, rank, n_neighbors):
         """The head's local statistic; factors are computed once at the largest rank tried,
-        whose leading columns are the factors of every smaller rank."""
-        if n_neighbors not in self.cache:
+        whose leading columns are the factors of every smaller rank. Only the last
+        neighbourhood's statistic is kept: its memory is K d r."""
+        if self.statistic[0] != n_neighbors:
+            self.statistic = (None, None)  # freed before the next one is computed
             if head.local_statistic == "factors":
                 rank_cap = min(self.max_rank, n_neighbors)
                 part = local_factors(self.X_fit, self.center_rows, n_neighbors, rank_cap).factors
@@ -97,29 +112,45 @@ class _Search:
                 part = local_variances(self.X_fit, self.center_rows, n_neighbors)
             else:
                 part = local_covariances(self.X_fit, self.center_rows, n_neighbors)
-            self.cache[n_neighbors] = part
-        part = self.cache[n_neighbors]
+            self.statistic = (n_neighbors, part)
+        part = self.statistic[1]
         return part[:, :, :rank] if head.local_statistic == "factors" else part
 
-    def keep(self, n_neighbors):
-        """Forget the statistics of the other neighbourhood sizes (their memory is K d r)."""
-        self.cache = {m: part for m, part in self.cache.items() if m == n_neighbors}
+    def head(self, rank, shrinkage):
+        profile = None if shrinkage is None else floor_profile(self.X_fit, shrinkage)
+        return profile, HEADS[self.structure](self.X_fit.shape[1], rank, profile)
 
     def build(self, rank, n_neighbors, shrinkage, alpha, variance):
-        profile = None if shrinkage is None else floor_profile(self.X_fit, shrinkage)
-        head = HEADS[self.structure](self.X_fit.shape[1], rank, profile)
+        profile, head = self.head(rank, shrinkage)
         target = head.local_structure(self.part(head, rank, n_neighbors), alpha, variance,
                                       self.floor, self.ceiling)
         return profile, head, target
 
-    def score(self, rank, n_neighbors, shrinkage, alpha, variance):
-        _, _, target = self.build(rank, n_neighbors, shrinkage, alpha, variance)
-        return float(mixture_moments(self.X_cal, self.centers, target,
-                                     backend=self.backend).log_density.mean())
+    def _scores(self, candidates):
+        """Mean calibration log-likelihoods of candidates sharing (n_neighbors, shrinkage)."""
+        if self.structure != "lowrank":
+            return [float(mixture_moments(self.X_cal, self.centers, self.build(*c)[2],
+                                          backend=self.backend).log_density.mean())
+                    for c in candidates]
+        _, n_neighbors, shrinkage = candidates[0][:3]
+        profile, head = self.head(max(c[0] for c in candidates), shrinkage)
+        factors = self.part(head, head.rank, n_neighbors)
+        eigenvalues = (factors**2).sum(1)  # (K, r): the columns are orthogonal
+        # The head's local structures (floored_lowrank) as scalings of the same factors.
+        scalings = [(variance + floor_offset(profile, self.floor),
+                     torch.as_tensor(calibrated_scales(eigenvalues[:, :rank], alpha, self.ceiling)))
+                    for rank, _, _, alpha, variance in candidates]
+        densities = mixture_log_densities(
+            torch.as_tensor(self.X_cal), torch.as_tensor(self.centers), torch.as_tensor(factors),
+            None if profile is None else torch.as_tensor(profile), scalings)
+        return densities.mean(1).tolist()
 
     def best(self, candidates):
         """The best of ``candidates`` (rank, n_neighbors, shrinkage, alpha, variance)."""
-        scored = [(self.score(*candidate), candidate) for candidate in candidates]
+        groups = {}
+        for candidate in candidates:
+            groups.setdefault(candidate[1:3], []).append(candidate)
+        scored = [item for group in groups.values() for item in zip(self._scores(group), group)]
         return max(scored, key=lambda item: item[0])
 
     def result(self, log_likelihood, candidate):
@@ -145,13 +176,9 @@ def initialize(structure, X_fit, X_val, center_rows, *, ranks, neighbors, shrink
         candidate = (ranks[0], neighbors[0], shrinkages[0], *_DEFAULT_SCALES)
         return search.result(np.nan, candidate)
     sigmas = [(1.0, s**2) for s in _SIGMA_GRID]
-    best_score, best = -np.inf, None
-    for m in neighbors:  # one neighbourhood's statistics in memory at a time
-        score, candidate = search.best([(r, m, shrinkages[0], *scales) for r in ranks
-                                        for scales in sigmas])
-        if score > best_score:
-            best_score, best = score, candidate
-        search.keep(best[1])
+    # One neighbourhood size at a time (each group is scored before the next is computed).
+    _, best = search.best([(r, m, shrinkages[0], *scales) for m in neighbors for r in ranks
+                           for scales in sigmas])
     _, best = search.best([(*best[:2], shrinkage, *scales) for shrinkage in shrinkages
                            for scales in sigmas])
     _, best = search.best([(*best[:3], alpha, best[4]) for alpha in _ALPHA_GRID])

@@ -19,8 +19,9 @@ isolated center) from spreading its mass far beyond the data:
   eigenvalues in :math:`(f, f + c_{\max})`;
 * ``"diagonal"``: :math:`C = \operatorname{diag}(f + c_{\max}\,\mathrm{sigmoid}(o))`;
 * ``"lowrank"``: :math:`C = (f + c_{\max}\,\mathrm{sigmoid}(o_0)) I + U U^\top`, or, given a
-  per-feature ``profile`` :math:`p` (entries in :math:`(0, 1]`), the diagonal floor
-  :math:`C = f I + c_{\max}\,\mathrm{sigmoid}(o_0) \operatorname{diag}(p) + U U^\top`,
+  per-feature ``profile`` :math:`p` (entries in :math:`(0, 1]`, largest 1), the diagonal floor
+  :math:`C = (f / \min_k p_k + c_{\max}\,\mathrm{sigmoid}(o_0)) \operatorname{diag}(p)
+  + U U^\top`, whose smallest diagonal entry is at least :math:`f`,
   :math:`U = V / \sqrt{1 + \lVert V\rVert_F^2 / c_{\max}}` with :math:`V = \rho\, o_{1:}`
   reshaped to :math:`d \times r`, so that :math:`\lVert U U^\top\rVert \le \lVert U\rVert_F^2 < c_{\max}`;
   work and memory of the mixture scale with :math:`d r`, never :math:`d^2`.
@@ -145,10 +146,7 @@ class _LowRankHead:
         return self._structure(variance_k, shrink_k11 * V_kdr, floor)
 
     def _structure(self, variance, factors, floor):
-        if self.profile is None:
-            return LowRank(variance + floor, factors)
-        return DiagonalLowRank(variance, self.profile.to(factors.device), factors,
-                               added_variance=float(floor))
+        return floored_lowrank(variance, self.profile, factors, floor)
 
     def dense(self, covariance):
         U_kdr = torch.as_tensor(covariance.factors)
@@ -163,13 +161,44 @@ class _LowRankHead:
         return diagonal_lowrank_gaussian_kl(*target, _floor_diagonal(covariance, U_kdr), U_kdr)
 
     def local_structure(self, part, alpha, variance, floor, ceiling):
-        # The columns of the local factors are orthogonal, with squared norms the eigenvalues.
-        eigenvalues_kr = alpha * (part**2).sum(axis=1)
-        shrink_kr = np.sqrt(np.minimum(1.0, ceiling / np.maximum(eigenvalues_kr, _TINY)))
-        factors = np.sqrt(alpha) * part * shrink_kr[:, None, :]
-        if self.profile is None:
-            return LowRank(variance + floor, factors)
-        return DiagonalLowRank(variance, self.profile.numpy(), factors, added_variance=floor)
+        scales_kr = calibrated_scales((part**2).sum(axis=1), alpha, ceiling)
+        return floored_lowrank(variance, self.profile, part * scales_kr[:, None, :], floor)
+
+
+def calibrated_scales(eigenvalues_kr, alpha, ceiling):
+    r"""Column scales :math:`\sqrt{\alpha \min(1, c_{\max} / (\alpha \lambda_{kl}))}` that
+    make the local factors (orthogonal columns of squared norms :math:`\lambda_{kl}`) those of
+    :math:`\alpha` times the local covariance with its eigenvalues clipped at the ceiling."""
+    scaled = alpha * np.asarray(eigenvalues_kr)
+    return np.sqrt(alpha * np.minimum(1.0, ceiling / np.maximum(scaled, _TINY)))
+
+
+def floor_offset(profile, floor):
+    r"""The least floor scale :math:`c_{\min} / \min_k f_k`, so that every entry of the
+    diagonal floor :math:`s\, f` is at least the covariance floor :math:`c_{\min}`."""
+    return float(floor) if profile is None else float(floor) / float(profile.min())
+
+
+def floored_lowrank(variance, profile, factors, floor):
+    r"""The structure :math:`(c_{\min} / \min_k f_k + v)\operatorname{diag}(f) + U U^\top`.
+
+    The covariance floor enters as a least scale of the diagonal part rather than as an added
+    :math:`c_{\min} I`, so that the floor is one scale times the fixed profile: that keeps the
+    statistics of :mod:`wpokernel.neural.local_pairs` free of the scale. For the isotropic
+    profile (``None``) it is :math:`(c_{\min} + v) I + U U^\top`.
+    """
+    return _lowrank(variance + floor_offset(profile, floor), profile, factors)
+
+
+def _lowrank(scale, profile, factors):
+    r""":math:`s \operatorname{diag}(f) + U U^\top` (:math:`s I + U U^\top` without a profile)."""
+    if profile is None:
+        return LowRank(scale, factors)
+    if isinstance(factors, torch.Tensor):
+        profile = torch.as_tensor(profile, dtype=factors.dtype, device=factors.device)
+    else:
+        profile = np.asarray(profile)
+    return DiagonalLowRank(scale, profile, factors)
 
 
 def _floor_diagonal(covariance, like):
@@ -390,8 +419,8 @@ class LocalScales(nn.Module):
 
     .. math::
 
-        C_k = c_{\min} I + s_k \operatorname{diag}(f) + \sum_l \lambda'_{kl}\, \hat l_{kl}
-        \hat l_{kl}^\top, \qquad
+        C_k = \Big(\frac{c_{\min}}{\min_j f_j} + s_k\Big) \operatorname{diag}(f)
+        + \sum_l \lambda'_{kl}\, \hat l_{kl} \hat l_{kl}^\top, \qquad
         s_k = c_{\max}\,\mathrm{sigmoid}\big(o_{k0} + \operatorname{logit}(\sigma^2 / c_{\max})\big),
         \qquad \lambda'_{kl} = c_{\max}\,\mathrm{sigmoid}\big(o_{kl} +
         \operatorname{logit}(\lambda_{kl} / c_{\max})\big),
@@ -399,8 +428,8 @@ class LocalScales(nn.Module):
     with :math:`\hat l_{kl}` the unit directions of :math:`L_k` and :math:`f` the floor's profile
     (ones when isotropic). The network's last layer starts at zero, so before training the
     model is the calibrated local-PCA mixture exactly (no distillation, nothing lost), and every
-    eigenvalue stays between the floor :math:`c_{\min}` and the floor plus twice the ceiling
-    :math:`c_{\max}`. Training moves only these :math:`1 + r` scales per center, smoothly in the
+    eigenvalue stays between the floor :math:`c_{\min}` and :math:`c_{\min} / \min_j f_j` plus
+    twice the ceiling :math:`c_{\max}`. Training moves only these :math:`1 + r` scales per center, smoothly in the
     center when amortized.
 
     Parameters
@@ -444,18 +473,22 @@ class LocalScales(nn.Module):
         self.scale, self.floor, self.ceiling = float(scale), float(floor), float(ceiling)
         self.variance = min(float(variance), (1 - 1e-9) * self.ceiling)
 
-    def forward(self, z_kd, index):
-        """Return the covariance structure of the centers ``z_kd`` (rows ``index``)."""
+    def local_scales(self, z_kd, index):
+        r"""The floor scales :math:`s_k` (K,) and the column scales :math:`h_k` (K, r) of the
+        centers ``z_kd`` (rows ``index``): :math:`C_k = s_k \operatorname{diag}(f) + L_k
+        \operatorname{diag}(h_k)^2 L_k^\top`, the form :mod:`wpokernel.neural.local_pairs`
+        evaluates."""
         o_kp = self.mlp((z_kd - self.mean) / self.scale) if hasattr(self, "mlp") else self.raw[index]
-        L_kdr = self.factors[index]
-        ceiling = torch.as_tensor(self.ceiling, dtype=L_kdr.dtype, device=L_kdr.device)
-        variance_k = ceiling * torch.sigmoid(o_kp[:, 0] + _logit(self.variance / ceiling))
-        eigenvalues_kr = L_kdr.pow(2).sum(1).clamp_min(_TINY)
+        eigenvalues_kr = self.factors[index].pow(2).sum(1).clamp_min(_TINY)
+        ceiling = torch.as_tensor(self.ceiling, dtype=o_kp.dtype, device=o_kp.device)
+        variance_k = (floor_offset(self.profile, self.floor)
+                      + ceiling * torch.sigmoid(o_kp[:, 0] + _logit(self.variance / ceiling)))
         # Calibrated factors are below the ceiling already; others start at it.
         start_kr = eigenvalues_kr.clamp_max(self.ceiling * (1 - 1e-9))
         adjusted_kr = ceiling * torch.sigmoid(o_kp[:, 1:] + _logit(start_kr / ceiling))
-        U_kdr = L_kdr * torch.sqrt(adjusted_kr / eigenvalues_kr)[:, None, :]
-        if self.profile is None:
-            return LowRank(variance_k + self.floor, U_kdr)
-        return DiagonalLowRank(variance_k, self.profile.to(U_kdr.device), U_kdr,
-                               added_variance=self.floor)
+        return variance_k, torch.sqrt(adjusted_kr / eigenvalues_kr)
+
+    def forward(self, z_kd, index):
+        """Return the covariance structure of the centers ``z_kd`` (rows ``index``)."""
+        variance_k, scales_kr = self.local_scales(z_kd, index)
+        return _lowrank(variance_k, self.profile, self.factors[index] * scales_kr[:, None, :])

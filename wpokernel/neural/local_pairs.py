@@ -1,0 +1,222 @@
+r"""Gaussian log-kernels of a mixture whose low-rank parts are rescaled fixed local factors.
+
+A component of :class:`~wpokernel.neural.LocalScales` (and every candidate of the local-PCA
+initialization) has the covariance
+
+.. math::
+
+    C_j = s_j F + L_j H_j^2 L_j^\top, \qquad F = \operatorname{diag}(f),
+    \quad H_j = \operatorname{diag}(h_j),
+
+with fixed local factors :math:`L_j` (:math:`d \times r`), a fixed floor profile :math:`f`
+(ones for an isotropic floor) and only the :math:`1 + r` scalars :math:`s_j, h_j` free. With
+:math:`\delta_{ij} = x_i - z_j` and the statistics that do not depend on those scalars,
+
+.. math::
+
+    a_{ij} = \delta_{ij}^\top F^{-1} \delta_{ij}, \qquad
+    b_{ij} = L_j^\top F^{-1} \delta_{ij} \in \mathbb R^r, \qquad
+    Q_j = L_j^\top F^{-1} L_j,
+
+the Woodbury identity and the determinant lemma give, with
+:math:`M_j = I_r + H_j Q_j H_j / s_j` and :math:`G_j = H_j M_j^{-1} H_j`,
+
+.. math::
+
+    (x_i - z_j)^\top C_j^{-1} (x_i - z_j) = \frac{a_{ij}}{s_j}
+    - \frac{b_{ij}^\top G_j b_{ij}}{s_j^2}, \qquad
+    \log\det C_j = d \log s_j + \sum_k \log f_k + \log\det M_j .
+
+The statistics cost one matrix product of the queries with all the factors, :math:`O(M N d r)`,
+with no gradient; every scale candidate, and every training step's gradient, then costs only
+:math:`O(M N r^2)`. This is what makes the initialization search and the training of the
+``"lowrank"`` model affordable at image scale (the general engine of
+:mod:`wpokernel.reductions` would redo the :math:`d r` products, and differentiate through
+them, for every candidate and step).
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+
+__all__ = ["PairStatistics", "log_kernels", "mixture_log_densities", "mixture_log_density",
+           "neighbor_statistics", "pair_statistics"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class PairStatistics(NamedTuple):
+    """The scale-free statistics :math:`a_{ij}`, :math:`b_{ij}`, :math:`Q_j` (module docstring).
+
+    Dense, of every query against every center (``index`` None: ``a`` is (M, N) and ``b``
+    is laid out (N, r, M)); or of each query against its own centers ``index`` (M, n),
+    :func:`neighbor_statistics`.
+    """
+
+    a: torch.Tensor  # (M, N) or (M, n)
+    b: torch.Tensor  # (N, r, M) or (M, n, r)
+    gram: torch.Tensor  # (N, r, r): Q_j of every center
+    log_det_profile: float
+    n_features: int
+    index: object = None  # (M, n) tensor of center indices, or None
+
+    def leading(self, rank):
+        """The statistics of the first ``rank`` columns of the factors."""
+        b = self.b[:, :rank] if self.index is None else self.b[..., :rank]
+        return self._replace(b=b, gram=self.gram[:, :rank, :rank])
+
+
+def _inverse_profile(profile, like):
+    d = like.shape[-1]
+    if profile is None:
+        return torch.ones(d, dtype=like.dtype, device=like.device), 0.0
+    return 1.0 / profile.to(like), float(torch.log(profile).sum())
+
+
+def _gram(factors, inverse):
+    return torch.einsum("ndr,nds->nrs", factors * inverse[None, :, None], factors)
+
+
+def pair_statistics(x, centers, factors, profile=None):
+    r"""The statistics :math:`a_{ij}, b_{ij}, Q_j` of queries against components (no gradient).
+
+    Parameters
+    ----------
+    x : tensor of shape (M, d)
+    centers : tensor of shape (N, d)
+    factors : tensor of shape (N, d, r)
+        Fixed local factors :math:`L_j`.
+    profile : tensor of shape (d,) or None, default=None
+        Floor profile :math:`f`, positive (``None``: ones).
+
+    Returns
+    -------
+    PairStatistics
+    """
+    with torch.no_grad():
+        n, d, r = factors.shape
+        # Centring on the centers' mean keeps |x|^2 - 2 x.z + |z|^2 from cancelling.
+        shift = centers.mean(0)
+        x, centers = x - shift, centers - shift
+        inverse, log_det = _inverse_profile(profile, x)
+        xf, zf = x * inverse, centers * inverse
+        a = ((xf * x).sum(1)[:, None] - 2.0 * xf @ centers.T + (zf * centers).sum(1)[None, :])
+        # Laid out (N, r, M): one batched product of wide blocks, no copy of the factors.
+        b = torch.matmul(factors.transpose(1, 2), xf.T)
+        b -= torch.einsum("nd,ndr->nr", zf, factors)[:, :, None]
+    return PairStatistics(a.clamp_min(0.0), b, _gram(factors, inverse), log_det, d)
+
+
+def neighbor_statistics(x, index, centers, factors, profile=None, *, chunk=16):
+    r"""The statistics of each query against its own centers ``index`` only (no gradient).
+
+    The :math:`d r` products of the pairs are done once here, so that a mixture restricted
+    to each query's nearest centers costs :math:`O(n r^2)` per query afterwards.
+
+    Parameters
+    ----------
+    x : tensor of shape (M, d)
+    index : tensor of shape (M, n)
+        Centers of each query.
+    centers, factors, profile
+        As in :func:`pair_statistics`.
+    chunk : int, default=16
+        Queries whose gathered factors (``chunk * n * d * r`` floats) are held at once.
+
+    Returns
+    -------
+    PairStatistics
+    """
+    with torch.no_grad():
+        d = x.shape[1]
+        inverse, log_det = _inverse_profile(profile, x)
+        a = torch.empty(index.shape, dtype=x.dtype, device=x.device)
+        b = torch.empty((*index.shape, factors.shape[2]), dtype=x.dtype, device=x.device)
+        for i0 in range(0, len(x), chunk):
+            i = slice(i0, i0 + chunk)
+            delta = (x[i, None, :] - centers[index[i]]) * inverse  # (c, n, d)
+            a[i] = (delta * delta / inverse).sum(-1)
+            b[i] = torch.einsum("cnd,cndr->cnr", delta, factors[index[i]])
+    return PairStatistics(a, b, _gram(factors, inverse), log_det, d, index)
+
+
+def log_kernels(stats, variance, scales):
+    r"""Log-densities :math:`\log N(x_i; z_j, s_j F + L_j H_j^2 L_j^\top)` of the pairs of
+    ``stats``, shape (M, N) (or (M, n) for :func:`neighbor_statistics`).
+
+    Differentiable in ``variance`` and ``scales``.
+
+    Parameters
+    ----------
+    stats : PairStatistics
+    variance : tensor of shape (N,) or scalar
+        :math:`s_j > 0`.
+    scales : tensor of shape (N, r)
+        :math:`h_j`, the scales of the columns of the factors.
+
+    Returns
+    -------
+    tensor of shape (M, N) or (M, n)
+    """
+    n, r = scales.shape
+    variance = torch.as_tensor(variance, dtype=scales.dtype, device=scales.device).expand(n)
+    eye = torch.eye(r, dtype=scales.dtype, device=scales.device)
+    outer = scales[:, :, None] * scales[:, None, :]  # (N, r, r)
+    chol = torch.linalg.cholesky(eye + outer * stats.gram / variance[:, None, None])
+    G = outer * torch.cholesky_inverse(chol)  # H M^-1 H, (N, r, r)
+    log_det = (stats.n_features * torch.log(variance) + stats.log_det_profile
+               + 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1))
+    if stats.index is None:
+        low = torch.einsum("jri,jrs,jsi->ij", stats.b, G, stats.b)
+    else:
+        variance, log_det = variance[stats.index], log_det[stats.index]
+        low = torch.einsum("ijr,ijrs,ijs->ij", stats.b, G[stats.index], stats.b)
+    quadratic = (stats.a / variance - low / variance**2).clamp_min(0.0)
+    return -0.5 * (quadratic + log_det + stats.n_features * _LOG_2PI)
+
+
+def mixture_log_densities(x, centers, factors, profile, candidates, *, max_pairs=2**20):
+    r"""Equal-weight mixture log-densities :math:`\log \frac1N \sum_j N(x_i; z_j, C_j)` of
+    several candidate scalings of the same factors, shape (n_candidates, M).
+
+    Centers are taken in blocks of at most ``max_pairs / M`` at a time, with the exact
+    streaming log-sum-exp, so memory stays ``O(max_pairs r)`` and the statistics of a block,
+    its only :math:`O(d r)`-per-pair work, serve every candidate; no gradient.
+
+    Parameters
+    ----------
+    x, centers, factors, profile
+        As in :func:`pair_statistics`.
+    candidates : sequence of (variance, scales)
+        ``variance`` a scalar or tensor of shape (N,), ``scales`` a tensor of shape (N, r_c)
+        with :math:`r_c \le r`: the candidate uses the first :math:`r_c` columns of the
+        factors (:func:`log_kernels`).
+    max_pairs : int, default=2**20
+        Largest number of (query, center) pairs held at once.
+
+    Returns
+    -------
+    tensor of shape (n_candidates, M)
+    """
+    n = len(centers)
+    step = max(1, max_pairs // max(1, len(x)))
+    candidates = [(torch.as_tensor(v, dtype=x.dtype, device=x.device).expand(n), h)
+                  for v, h in candidates]
+    total = None
+    with torch.no_grad():
+        for j0 in range(0, n, step):
+            j = slice(j0, min(n, j0 + step))
+            # Each block is centred on its own centers: the statistics do not depend on it.
+            stats = pair_statistics(x, centers[j], factors[j], profile)
+            block = torch.stack([
+                torch.logsumexp(log_kernels(stats.leading(h.shape[1]), v[j], h[j]), 1)
+                for v, h in candidates])
+            total = block if total is None else torch.logaddexp(total, block)
+    return total - math.log(n)
+
+
+def mixture_log_density(x, centers, factors, profile, variance, scales, *, max_pairs=2**20):
+    """:func:`mixture_log_densities` of one candidate, shape (M,)."""
+    return mixture_log_densities(x, centers, factors, profile, [(variance, scales)],
+                                 max_pairs=max_pairs)[0]
