@@ -32,7 +32,7 @@ import torch
 
 from ..local_covariance import local_covariances, local_factors, local_variances
 from ..neural import HEADS
-from ..neural.factor_network import calibrated_scales, floor_offset
+from ..neural.factor_network import calibrated_scales, floor_offset, squared_column_norms
 from ..neural.local_pairs import mixture_log_densities
 from ..reductions import mixture_moments
 
@@ -135,7 +135,7 @@ class _Search:
         _, n_neighbors, shrinkage = candidates[0][:3]
         profile, head = self.head(max(c[0] for c in candidates), shrinkage)
         factors = self.part(head, head.rank, n_neighbors)
-        eigenvalues = (factors**2).sum(1)  # (K, r): the columns are orthogonal
+        eigenvalues = squared_column_norms(factors)  # (K, r): the columns are orthogonal
         # The head's local structures (floored_lowrank) as scalings of the same factors.
         scalings = [(variance + floor_offset(profile, self.floor),
                      torch.as_tensor(calibrated_scales(eigenvalues[:, :rank], alpha, self.ceiling)))

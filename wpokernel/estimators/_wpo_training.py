@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..diagnostics._pairwise import nearest_indices
-from ..neural.local_pairs import log_kernels, neighbor_statistics, pair_statistics
+from ..neural.local_pairs import center_terms, log_kernels, neighbor_statistics, pair_statistics
 
 __all__ = ["TRAINING_NEIGHBORS", "TRUNCATION_TOLERANCE", "dense_loo_loss", "nearest_center_loss",
            "neighbor_loss"]
@@ -43,12 +43,14 @@ _NEIGHBOR_MEMORY_BYTES = 2**28
 
 
 def _all_scales(model, centers_t):
-    return model.local_scales(centers_t, torch.arange(len(centers_t), device=centers_t.device))
+    return model.local_scales(centers_t, None)
 
 
-def dense_loo_loss(model, x_b, centers_t, excluded):
-    r"""Mean :math:`-\ell_i` over the batch ``x_b``, every center but ``excluded`` summed."""
-    log_k = log_kernels(pair_statistics(x_b, centers_t, model.factors, model.profile),
+def dense_loo_loss(model, x_b, centers_t, excluded, terms=None):
+    r"""Mean :math:`-\ell_i` over the batch ``x_b``, every center but ``excluded`` summed
+    (``terms``: the :func:`~wpokernel.neural.local_pairs.center_terms` of the model, if
+    computed once for every step)."""
+    log_k = log_kernels(pair_statistics(x_b, centers_t, model.factors, model.profile, terms),
                         *_all_scales(model, centers_t))
     log_k = log_k.index_fill(1, excluded, -torch.inf)
     return -(torch.logsumexp(log_k, 1) - math.log(len(centers_t) - len(excluded))).mean()
@@ -83,10 +85,11 @@ def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng):
     gaps = []
     with torch.no_grad():
         scales = _all_scales(model, centers_t)
+        terms = center_terms(centers_t, model.factors, model.profile)
         for i0 in range(0, len(probe), _PROBE_CHUNK):
             rows = probe[i0:i0 + _PROBE_CHUNK]
             log_k = log_kernels(pair_statistics(X_fit_t[rows], centers_t, model.factors,
-                                                model.profile), *scales)
+                                                model.profile, terms), *scales)
             own = np.flatnonzero(position[rows] >= 0)
             log_k[own, position[rows][own]] = -torch.inf  # held out: never its own component
             nearest = torch.gather(log_k, 1, torch.as_tensor(neighbors[rows]))

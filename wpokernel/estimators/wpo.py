@@ -69,7 +69,7 @@ from .._validation import (
 )
 from ..mixture import GaussianMixtureField
 from ..neural import HEADS, FactorNetwork, FreeFactors, LocalScales, distill, torch_threads, train
-from ..neural.local_pairs import mixture_log_density
+from ..neural.local_pairs import center_terms, mixture_log_density
 from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
 from ._base import BaseMixtureScore, UnweightedFitMixin
@@ -119,11 +119,10 @@ def _choose_centers(X_fit, n_centers, selection, rng):
 # ---------------------------------------------------------------------------- training
 def _validation_log_likelihood(model, centers_t, X_val_t):
     with torch.no_grad():
-        index = torch.arange(len(centers_t), device=centers_t.device)
         if isinstance(model, LocalScales):  # the d r products once, not through the engine
             return float(mixture_log_density(X_val_t, centers_t, model.factors, model.profile,
-                                             *model.local_scales(centers_t, index)).mean())
-        covariance = model(centers_t, index)
+                                             *model.local_scales(centers_t, None)).mean())
+        covariance = model(centers_t, torch.arange(len(centers_t), device=centers_t.device))
         return float(
             mixture_moments(X_val_t, centers_t, covariance, backend="torch").log_density.mean()
         )
@@ -415,8 +414,11 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         model = model.cpu().eval()
         self.factor_network_ = model
         with torch.no_grad():
-            covariance = model(torch.as_tensor(centers), torch.arange(len(centers)))
-        covariance = covariance.map_arrays(lambda a: a.detach().numpy().astype(np.float64))
+            # LocalScales takes None for every center in order, without indexing a copy.
+            index = None if isinstance(model, LocalScales) else torch.arange(len(centers))
+            covariance = model(torch.as_tensor(centers), index)
+        covariance = covariance.map_arrays(
+            lambda a: a.detach().numpy().astype(np.float64, copy=False))
         return GaussianMixtureField(centers, covariance, beta=self.beta, backend=self.backend,
                                     working_memory=self.working_memory)
 
@@ -455,6 +457,8 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
             nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng)
             if pair_path else (None, np.nan))
         self.training_neighbors_ = None if nearest_loss is None else TRAINING_NEIGHBORS
+        terms = (center_terms(centers_t, model.factors, model.profile)
+                 if pair_path and nearest_loss is None else None)
 
         def step_loss(step):
             del step
@@ -465,7 +469,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
             if pair_path:
                 excluded = np.setdiff1d(np.arange(len(center_rows)), kept)
                 return dense_loo_loss(model, x_b, centers_t,
-                                      torch.as_tensor(excluded, device=device))
+                                      torch.as_tensor(excluded, device=device), terms)
             kept_t = torch.as_tensor(kept, device=device)
             return loss_function(x_b, centers_t[kept_t], model(centers_t[kept_t], kept_t))
 

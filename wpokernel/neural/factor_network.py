@@ -161,8 +161,13 @@ class _LowRankHead:
         return diagonal_lowrank_gaussian_kl(*target, _floor_diagonal(covariance, U_kdr), U_kdr)
 
     def local_structure(self, part, alpha, variance, floor, ceiling):
-        scales_kr = calibrated_scales((part**2).sum(axis=1), alpha, ceiling)
+        scales_kr = calibrated_scales(squared_column_norms(part), alpha, ceiling)
         return floored_lowrank(variance, self.profile, part * scales_kr[:, None, :], floor)
+
+
+def squared_column_norms(factors):
+    r""":math:`\lVert L_{k, :, l}\rVert^2`, shape (K, r), without a copy of the factors."""
+    return np.einsum("kdr,kdr->kr", factors, factors)
 
 
 def calibrated_scales(eigenvalues_kr, alpha, ceiling):
@@ -462,8 +467,9 @@ class LocalScales(nn.Module):
                        "variance": float(variance), "profile": _placeholder(profile, n_features),
                        "amortized": bool(amortized)}
         self.profile = _profile_buffer(self, profile)
+        # Kept as given, not copied: at image scale the factors are gigabytes.
         factors = (torch.zeros(n_centers, n_features, rank, dtype=torch.float64) if factors is None
-                   else torch.as_tensor(factors, dtype=torch.float64).clone())
+                   else torch.as_tensor(factors, dtype=torch.float64))
         self.register_buffer("factors", factors)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
         if amortized:
@@ -475,11 +481,13 @@ class LocalScales(nn.Module):
 
     def local_scales(self, z_kd, index):
         r"""The floor scales :math:`s_k` (K,) and the column scales :math:`h_k` (K, r) of the
-        centers ``z_kd`` (rows ``index``): :math:`C_k = s_k \operatorname{diag}(f) + L_k
+        centers ``z_kd`` (rows ``index``; ``None``: all of them, in order): :math:`C_k = s_k \operatorname{diag}(f) + L_k
         \operatorname{diag}(h_k)^2 L_k^\top`, the form :mod:`wpokernel.neural.local_pairs`
         evaluates."""
         o_kp = self.mlp((z_kd - self.mean) / self.scale) if hasattr(self, "mlp") else self.raw[index]
-        eigenvalues_kr = self.factors[index].pow(2).sum(1).clamp_min(_TINY)
+        # A norm reduction, not factors[index] ** 2: no copy of the (K, d, r) factors.
+        factors = self.factors if index is None else self.factors[index]
+        eigenvalues_kr = torch.linalg.vector_norm(factors, dim=1).pow(2).clamp_min(_TINY)
         ceiling = torch.as_tensor(self.ceiling, dtype=o_kp.dtype, device=o_kp.device)
         variance_k = (floor_offset(self.profile, self.floor)
                       + ceiling * torch.sigmoid(o_kp[:, 0] + _logit(self.variance / ceiling)))
@@ -491,4 +499,5 @@ class LocalScales(nn.Module):
     def forward(self, z_kd, index):
         """Return the covariance structure of the centers ``z_kd`` (rows ``index``)."""
         variance_k, scales_kr = self.local_scales(z_kd, index)
-        return _lowrank(variance_k, self.profile, self.factors[index] * scales_kr[:, None, :])
+        factors = self.factors if index is None else self.factors[index]
+        return _lowrank(variance_k, self.profile, factors * scales_kr[:, None, :])

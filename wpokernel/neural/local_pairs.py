@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["PairStatistics", "log_kernels", "mixture_log_densities", "mixture_log_density",
+__all__ = ["CenterTerms", "PairStatistics", "center_terms", "log_kernels", "mixture_log_densities", "mixture_log_density",
            "neighbor_statistics", "pair_statistics"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -67,6 +67,17 @@ class PairStatistics(NamedTuple):
         return self._replace(b=b, gram=self.gram[:, :rank, :rank])
 
 
+class CenterTerms(NamedTuple):
+    """The per-center parts of :func:`pair_statistics`, fixed while only the scales change."""
+
+    shift: torch.Tensor  # (d,), the centers' mean
+    inverse: torch.Tensor  # (d,), 1 / f
+    zfz: torch.Tensor  # (N,), z^T F^-1 z of the shifted centers
+    zfL: torch.Tensor  # (N, r), L^T F^-1 z
+    gram: torch.Tensor  # (N, r, r), Q
+    log_det_profile: float
+
+
 def _inverse_profile(profile, like):
     d = like.shape[-1]
     if profile is None:
@@ -74,11 +85,27 @@ def _inverse_profile(profile, like):
     return 1.0 / profile.to(like), float(torch.log(profile).sum())
 
 
+# Centers whose F^-1 L is formed at once for the Gram matrices (a copy of their factors).
+_GRAM_CHUNK = 1024
+
+
 def _gram(factors, inverse):
-    return torch.einsum("ndr,nds->nrs", factors * inverse[None, :, None], factors)
+    return torch.cat([torch.einsum("ndr,nds->nrs", chunk * inverse[None, :, None], chunk)
+                      for chunk in torch.split(factors, _GRAM_CHUNK)])
 
 
-def pair_statistics(x, centers, factors, profile=None):
+def center_terms(centers, factors, profile=None):
+    """The per-center terms of :func:`pair_statistics` (arguments alike), computed once."""
+    with torch.no_grad():
+        shift = centers.mean(0)
+        inverse, log_det = _inverse_profile(profile, centers)
+        zf = (centers - shift) * inverse
+        return CenterTerms(shift, inverse, (zf * (centers - shift)).sum(1),
+                           torch.einsum("nd,ndr->nr", zf, factors), _gram(factors, inverse),
+                           log_det)
+
+
+def pair_statistics(x, centers, factors, profile=None, terms=None):
     r"""The statistics :math:`a_{ij}, b_{ij}, Q_j` of queries against components (no gradient).
 
     Parameters
@@ -89,23 +116,24 @@ def pair_statistics(x, centers, factors, profile=None):
         Fixed local factors :math:`L_j`.
     profile : tensor of shape (d,) or None, default=None
         Floor profile :math:`f`, positive (``None``: ones).
+    terms : CenterTerms or None, default=None
+        :func:`center_terms` of the same centers, factors and profile, when they serve many
+        calls (training steps).
 
     Returns
     -------
     PairStatistics
     """
     with torch.no_grad():
-        n, d, r = factors.shape
+        terms = center_terms(centers, factors, profile) if terms is None else terms
         # Centring on the centers' mean keeps |x|^2 - 2 x.z + |z|^2 from cancelling.
-        shift = centers.mean(0)
-        x, centers = x - shift, centers - shift
-        inverse, log_det = _inverse_profile(profile, x)
-        xf, zf = x * inverse, centers * inverse
-        a = ((xf * x).sum(1)[:, None] - 2.0 * xf @ centers.T + (zf * centers).sum(1)[None, :])
+        x = x - terms.shift
+        xf = x * terms.inverse
+        a = (xf * x).sum(1)[:, None] - 2.0 * xf @ (centers - terms.shift).T + terms.zfz[None, :]
         # Laid out (N, r, M): one batched product of wide blocks, no copy of the factors.
         b = torch.matmul(factors.transpose(1, 2), xf.T)
-        b -= torch.einsum("nd,ndr->nr", zf, factors)[:, :, None]
-    return PairStatistics(a.clamp_min(0.0), b, _gram(factors, inverse), log_det, d)
+        b -= terms.zfL[:, :, None]
+    return PairStatistics(a.clamp_min(0.0), b, terms.gram, terms.log_det_profile, x.shape[1])
 
 
 def neighbor_statistics(x, index, centers, factors, profile=None, *, chunk=16):
@@ -168,7 +196,7 @@ def log_kernels(stats, variance, scales):
     log_det = (stats.n_features * torch.log(variance) + stats.log_det_profile
                + 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1))
     if stats.index is None:
-        low = torch.einsum("jri,jrs,jsi->ij", stats.b, G, stats.b)
+        low = (torch.bmm(G, stats.b) * stats.b).sum(1).T  # b^T G b, (M, N)
     else:
         variance, log_det = variance[stats.index], log_det[stats.index]
         low = torch.einsum("ijr,ijrs,ijs->ij", stats.b, G[stats.index], stats.b)
