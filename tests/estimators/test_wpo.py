@@ -286,3 +286,26 @@ def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(shrinkage
     expected = [mixture_moments(X_cal, X_fit[rows], search.build(*c)[2],
                                 backend="numpy").log_density.mean() for c in candidates]
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_nearest_center_training_is_used_only_where_the_far_centers_hold_little(monkeypatch):
+    # Lower the cost threshold so that small fits take the decision: tight clusters far
+    # apart in 20-d leave the far centers nothing, a 2-D toy leaves them a lot.
+    from wpokernel.estimators import _wpo_training
+
+    monkeypatch.setattr(_wpo_training, "_MIN_WORK_FOR_TRUNCATION", 0)
+    monkeypatch.setattr(_wpo_training, "TRAINING_NEIGHBORS", 20)
+    rng = np.random.default_rng(0)
+    clusters = np.repeat(rng.normal(size=(20, 20)) * 50.0, 15, axis=0)  # 15 < 20 neighbours
+    X = clusters + rng.normal(size=clusters.shape) * np.linspace(0.2, 1.0, 20)
+    # Neighbourhoods within a cluster, so that no component spans two.
+    options = dict(structure="lowrank", rank=3, n_neighbors=8, max_steps=30,
+                   validation_interval=10, progress=False, random_state=0)
+    tight = WPOKernelScore(**options).fit(X)
+    assert tight.training_neighbors_ == 20
+    assert 0.0 <= tight.training_truncation_gap_ < _wpo_training.TRUNCATION_TOLERANCE
+    assert tight.best_validation_log_likelihood_ >= tight.init_validation_log_likelihood_
+    spread = WPOKernelScore(**{**options, "rank": 1, "n_neighbors": "auto"}).fit(
+        make_toy("moons", 400, random_state=0))
+    assert spread.training_neighbors_ is None
+    assert spread.training_truncation_gap_ > _wpo_training.TRUNCATION_TOLERANCE

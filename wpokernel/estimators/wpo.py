@@ -74,7 +74,8 @@ from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
 from ._base import BaseMixtureScore, UnweightedFitMixin
 from ._wpo_init import _NEIGHBOR_GRID, _RANK_GRID, _SHRINKAGE_GRID, initialize
-from ._wpo_training import TRAINING_NEIGHBORS, dense_loo_loss, nearest_center_loss
+from . import _wpo_training
+from ._wpo_training import dense_loo_loss, nearest_center_loss
 
 __all__ = ["WPOKernelScore"]
 
@@ -456,7 +457,8 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         nearest_loss, self.training_truncation_gap_ = (
             nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng)
             if pair_path else (None, np.nan))
-        self.training_neighbors_ = None if nearest_loss is None else TRAINING_NEIGHBORS
+        self.training_neighbors_ = (None if nearest_loss is None
+                                    else _wpo_training.TRAINING_NEIGHBORS)
         terms = (center_terms(centers_t, model.factors, model.profile)
                  if pair_path and nearest_loss is None else None)
 
