@@ -60,6 +60,7 @@ def test_the_untrained_model_is_the_calibrated_local_pca_mixture(floor):
                            random_state=0).fit(X)
     assert model.floor_ == floor
     assert (model.floor_profile_ is None) == (floor == "isotropic")
+    assert model.training_neighbors_ is None and np.isnan(model.training_truncation_gap_)
     np.testing.assert_allclose(model.init_validation_log_likelihood_,
                                model.calibration_log_likelihood_, rtol=1e-10)
 

@@ -239,7 +239,8 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         (:mod:`~wpokernel.estimators._wpo_training`); early stopping always measures the
         full mixture.
     training_truncation_gap_ : float
-        That measured mean shortfall, in nats (NaN where it was not measured).
+        That measured mean shortfall, in nats (NaN where it was not measured, as with
+        ``max_steps=0``).
     n_train_steps_ : int
         Optimizer steps run.
     best_step_ : int
@@ -456,7 +457,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         pair_path = isinstance(model, LocalScales) and self.objective == "loo_likelihood"
         nearest_loss, self.training_truncation_gap_ = (
             nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng)
-            if pair_path else (None, np.nan))
+            if pair_path and self.max_steps > 0 else (None, np.nan))
         self.training_neighbors_ = (None if nearest_loss is None
                                     else _wpo_training.TRAINING_NEIGHBORS)
         terms = (center_terms(centers_t, model.factors, model.profile)
