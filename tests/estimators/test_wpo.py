@@ -245,6 +245,7 @@ def test_the_nearest_center_loss_with_every_center_is_the_full_loss():
         neighbor_loss,
     )
     from wpokernel.estimators.wpo import _training_batch
+    from wpokernel.neural.local_pairs import center_terms
 
     X = make_swissroll6d(200, random_state=2)
     model = WPOKernelScore(structure="lowrank", rank=3, floor="diagonal", max_steps=0,
@@ -256,9 +257,11 @@ def test_the_nearest_center_loss_with_every_center_is_the_full_loss():
     n = len(centers)
     everyone = np.array([[j for j in range(n) if j != i] for i in range(n)])
     rng = np.random.RandomState(0)
-    assert abs(_truncation_gap(network, centers, np.arange(n), centers, everyone, rng)) < 1e-12
+    terms = center_terms(centers, network.factors, network.profile)
+    assert abs(_truncation_gap(network, centers, np.arange(n), centers, everyone, rng,
+                               terms)) < 1e-12
     nearest = everyone[:, :5]
-    assert _truncation_gap(network, centers, np.arange(n), centers, nearest, rng) > 0.0
+    assert _truncation_gap(network, centers, np.arange(n), centers, nearest, rng, terms) > 0.0
     batch, kept = _training_batch(n, np.arange(n), 30, rng)
     excluded = torch.as_tensor(np.setdiff1d(np.arange(n), kept))
     got = neighbor_loss(network, centers, centers, everyone)(batch, kept)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..diagnostics._pairwise import nearest_indices
-from ..neural.local_pairs import center_terms, log_kernels, neighbor_statistics, pair_statistics
+from ..neural.local_pairs import log_kernels, neighbor_statistics, pair_statistics
 
 __all__ = ["TRAINING_NEIGHBORS", "TRUNCATION_TOLERANCE", "dense_loo_loss", "nearest_center_loss",
            "neighbor_loss"]
@@ -56,6 +56,13 @@ def dense_loo_loss(model, x_b, centers_t, excluded, terms=None):
     return -(torch.logsumexp(log_k, 1) - math.log(len(centers_t) - len(excluded))).mean()
 
 
+def _center_positions(n_fit, center_rows):
+    """Each fitting point's index among the centers, or -1 where it is not one."""
+    position = np.full(n_fit, -1)
+    position[center_rows] = np.arange(len(center_rows))
+    return position
+
+
 def _nearest_centers(X_fit, center_rows, n_neighbors):
     """Each fitting point's ``n_neighbors`` nearest centers other than itself, (n_fit, n)."""
     centers = X_fit[center_rows]
@@ -63,8 +70,7 @@ def _nearest_centers(X_fit, center_rows, n_neighbors):
         return nearest_indices(X_fit, centers, n_neighbors, _NEIGHBOR_MEMORY_BYTES,
                                excluded=np.arange(len(X_fit)))
     found = nearest_indices(X_fit, centers, n_neighbors + 1, _NEIGHBOR_MEMORY_BYTES)
-    position = np.full(len(X_fit), -1)
-    position[center_rows] = np.arange(len(center_rows))
+    position = _center_positions(len(X_fit), center_rows)
     # Drop the point itself where it is a center, else the farthest of the n + 1.
     drop = np.empty(len(X_fit), dtype=np.intp)
     for i0 in range(0, len(X_fit), _PROBE_CHUNK):
@@ -77,15 +83,13 @@ def _nearest_centers(X_fit, center_rows, n_neighbors):
     return found[keep].reshape(len(X_fit), n_neighbors)
 
 
-def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng):
+def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms):
     """Mean shortfall of the nearest-center held-out log-density on a probe of points."""
     probe = np.sort(rng.choice(len(X_fit_t), min(_PROBE_POINTS, len(X_fit_t)), replace=False))
-    position = np.full(len(X_fit_t), -1)
-    position[center_rows] = np.arange(len(center_rows))
+    position = _center_positions(len(X_fit_t), center_rows)
     gaps = []
     with torch.no_grad():
         scales = _all_scales(model, centers_t)
-        terms = center_terms(centers_t, model.factors, model.profile)
         for i0 in range(0, len(probe), _PROBE_CHUNK):
             rows = probe[i0:i0 + _PROBE_CHUNK]
             log_k = log_kernels(pair_statistics(X_fit_t[rows], centers_t, model.factors,
@@ -97,8 +101,11 @@ def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng):
     return float(torch.cat(gaps).mean())
 
 
-def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng):
+def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng, terms):
     """The nearest-center loss if it is needed and accurate at the initialization.
+
+    ``terms`` are the model's :func:`~wpokernel.neural.local_pairs.center_terms`, which the
+    full-sum loss of the same fit uses too.
 
     Returns
     -------
@@ -112,7 +119,7 @@ def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng)
     if work < _MIN_WORK_FOR_TRUNCATION or n_centers <= 2 * TRAINING_NEIGHBORS:
         return None, np.nan
     neighbors = _nearest_centers(X_fit_t.cpu().numpy(), center_rows, TRAINING_NEIGHBORS)
-    gap = _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng)
+    gap = _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms)
     if not gap < TRUNCATION_TOLERANCE:
         return None, gap
     return neighbor_loss(model, X_fit_t, centers_t, neighbors), gap

@@ -454,14 +454,16 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         X_val_t = torch.as_tensor(X_val, device=device)
         loss_function = OBJECTIVES[self.objective]
 
-        pair_path = isinstance(model, LocalScales) and self.objective == "loo_likelihood"
+        pair_path = (isinstance(model, LocalScales) and self.objective == "loo_likelihood"
+                     and self.max_steps > 0)
+        # The per-center terms of the pair statistics, once for the check and every step.
+        terms = center_terms(centers_t, model.factors, model.profile) if pair_path else None
         nearest_loss, self.training_truncation_gap_ = (
-            nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng)
-            if pair_path and self.max_steps > 0 else (None, np.nan))
+            nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng,
+                                terms)
+            if pair_path else (None, np.nan))
         self.training_neighbors_ = (None if nearest_loss is None
                                     else _wpo_training.TRAINING_NEIGHBORS)
-        terms = (center_terms(centers_t, model.factors, model.profile)
-                 if pair_path and nearest_loss is None else None)
 
         def step_loss(step):
             del step
