@@ -122,15 +122,15 @@ def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng,
     gap = _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms)
     if not gap < TRUNCATION_TOLERANCE:
         return None, gap
-    return neighbor_loss(model, X_fit_t, centers_t, neighbors), gap
+    return neighbor_loss(model, X_fit_t, centers_t, neighbors, terms), gap
 
 
-def neighbor_loss(model, X_fit_t, centers_t, neighbors):
+def neighbor_loss(model, X_fit_t, centers_t, neighbors, terms=None):
     r"""The loss ``(batch, kept) -> 0-d tensor``: mean :math:`-\ell_i` over the batch rows,
     each point's sum over its centers ``neighbors`` (n_fit, n) that are ``kept``."""
     device = centers_t.device
     stats = neighbor_statistics(X_fit_t, torch.as_tensor(neighbors, device=device), centers_t,
-                                model.factors, model.profile)
+                                model.factors, model.profile, terms)
     in_batch = torch.zeros(len(centers_t), dtype=torch.bool, device=device)
 
     def loss(batch, kept):

@@ -136,7 +136,7 @@ def pair_statistics(x, centers, factors, profile=None, terms=None):
     return PairStatistics(a.clamp_min(0.0), b, terms.gram, terms.log_det_profile, x.shape[1])
 
 
-def neighbor_statistics(x, index, centers, factors, profile=None, *, chunk=16):
+def neighbor_statistics(x, index, centers, factors, profile=None, terms=None, *, chunk=16):
     r"""The statistics of each query against its own centers ``index`` only (no gradient).
 
     The :math:`d r` products of the pairs are done once here, so that a mixture restricted
@@ -147,8 +147,9 @@ def neighbor_statistics(x, index, centers, factors, profile=None, *, chunk=16):
     x : tensor of shape (M, d)
     index : tensor of shape (M, n)
         Centers of each query.
-    centers, factors, profile
-        As in :func:`pair_statistics`.
+    centers, factors, profile, terms
+        As in :func:`pair_statistics` (of ``terms``, only the profile and the Gram matrices
+        are used).
     chunk : int, default=16
         Queries whose gathered factors (``chunk * n * d * r`` floats) are held at once.
 
@@ -157,8 +158,8 @@ def neighbor_statistics(x, index, centers, factors, profile=None, *, chunk=16):
     PairStatistics
     """
     with torch.no_grad():
-        d = x.shape[1]
-        inverse, log_det = _inverse_profile(profile, x)
+        terms = center_terms(centers, factors, profile) if terms is None else terms
+        inverse = terms.inverse
         a = torch.empty(index.shape, dtype=x.dtype, device=x.device)
         b = torch.empty((*index.shape, factors.shape[2]), dtype=x.dtype, device=x.device)
         for i0 in range(0, len(x), chunk):
@@ -166,7 +167,7 @@ def neighbor_statistics(x, index, centers, factors, profile=None, *, chunk=16):
             delta = (x[i, None, :] - centers[index[i]]) * inverse  # (c, n, d)
             a[i] = (delta * delta / inverse).sum(-1)
             b[i] = torch.einsum("cnd,cndr->cnr", delta, factors[index[i]])
-    return PairStatistics(a, b, _gram(factors, inverse), log_det, d, index)
+    return PairStatistics(a, b, terms.gram, terms.log_det_profile, x.shape[1], index)
 
 
 def log_kernels(stats, variance, scales):
