@@ -148,7 +148,7 @@ def _block_factors(diff_bmd, rank):
 
 
 def local_factors(X, center_index, n_neighbors, rank, *,
-                  working_memory=DEFAULT_WORKING_MEMORY_MB):
+                  working_memory=DEFAULT_WORKING_MEMORY_MB, dtype=None):
     r"""Rank-:math:`r` factors of the local covariances, without any :math:`d \times d` matrix.
 
     For each center, the leading :math:`r` eigenpairs of :math:`\hat C_k = D_k^\top D_k / m`
@@ -180,12 +180,17 @@ def local_factors(X, center_index, n_neighbors, rank, *,
     working_memory : float, default=256
         Budget in MiB for one block of centers (and for the neighbour search); a block
         holds at least one center.
+    dtype : numpy floating dtype or None, default=None
+        Dtype in which the factors are stored (``None``: that of ``X``). Each block is
+        computed in the dtype of ``X`` and only then rounded: ``float32`` halves the
+        :math:`K d r` memory of image-scale factors at a relative rounding of
+        :math:`6 \cdot 10^{-8}`, far below their sampling error.
 
     Returns
     -------
     local : LocalFactors
-        ``factors`` of shape (n_centers, n_features, rank), ``eigenvalues`` of shape
-        (n_centers, rank), decreasing, and ``residual`` of shape (n_centers,), in the
+        ``factors`` of shape (n_centers, n_features, rank), in ``dtype``; ``eigenvalues`` of
+        shape (n_centers, rank), decreasing, and ``residual`` of shape (n_centers,), in the
         floating dtype of ``X``.
 
     Raises
@@ -218,7 +223,10 @@ def local_factors(X, center_index, n_neighbors, rank, *,
     budget_bytes = check_working_memory(working_memory)
     neighbors_km = _neighbors(X, center_index, n_neighbors)
     n_centers = len(center_index)
-    local = LocalFactors(np.empty((n_centers, n_features, rank), X.dtype),
+    dtype = X.dtype if dtype is None else np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"Expected a floating dtype for the factors, got {dtype}.")
+    local = LocalFactors(np.empty((n_centers, n_features, rank), dtype),
                          np.empty((n_centers, rank), X.dtype), np.empty(n_centers, X.dtype))
     bytes_per_center = _DIFFERENCE_COPIES_PER_BLOCK * n_neighbors * n_features * X.itemsize
     block = max(1, int(budget_bytes // bytes_per_center))

@@ -276,10 +276,15 @@ def test_the_nearest_center_loss_with_every_center_is_the_full_loss():
 
 
 @pytest.mark.parametrize("shrinkage", [None, 0.01])
-def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(shrinkage):
+def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(shrinkage, monkeypatch):
     # The search scores a group of candidates from one set of pair statistics; each score
-    # must be the mixture engine's log-likelihood of that candidate's own structure.
+    # must be the mixture engine's log-likelihood of that candidate's own structure. Factors
+    # stored in float64 here: a built structure rounds its scaled factors to the storage
+    # dtype, which float32 would do at 1e-8 relative.
+    from wpokernel.estimators import _wpo_init
     from wpokernel.estimators._wpo_init import _Search
+
+    monkeypatch.setattr(_wpo_init, "_FACTOR_DTYPE", np.float64)
 
     X = make_swissroll6d(400, random_state=3)
     X_fit, X_cal, rows = X[:300], X[300:], np.arange(0, 300, 2)

@@ -24,7 +24,14 @@ import numpy as np
 import torch
 
 from ..diagnostics._pairwise import nearest_indices
-from ..neural.local_pairs import log_kernels, neighbor_statistics, pair_statistics
+from ..neural.local_pairs import (
+    ComponentTerms,
+    component_terms,
+    log_kernels,
+    neighbor_statistics,
+    pair_log_kernels,
+    pair_statistics,
+)
 
 __all__ = ["TRAINING_NEIGHBORS", "TRUNCATION_TOLERANCE", "dense_loo_loss", "nearest_center_loss",
            "neighbor_loss"]
@@ -40,6 +47,8 @@ _MIN_WORK_FOR_TRUNCATION = 2 * 10**9
 _PROBE_POINTS = 256
 _PROBE_CHUNK = 64
 _NEIGHBOR_MEMORY_BYTES = 2**28
+# Bytes of the (K, r, points) statistics b of one block of a batch in dense_loo_loss.
+_BATCH_BLOCK_BYTES = 2**29
 
 
 def _all_scales(model, centers_t):
@@ -49,11 +58,63 @@ def _all_scales(model, centers_t):
 def dense_loo_loss(model, x_b, centers_t, excluded, terms=None):
     r"""Mean :math:`-\ell_i` over the batch ``x_b``, every center but ``excluded`` summed
     (``terms``: the :func:`~wpokernel.neural.local_pairs.center_terms` of the model, if
-    computed once for every step)."""
-    log_k = log_kernels(pair_statistics(x_b, centers_t, model.factors, model.profile, terms),
-                        *_all_scales(model, centers_t))
-    log_k = log_k.index_fill(1, excluded, -torch.inf)
-    return -(torch.logsumexp(log_k, 1) - math.log(len(centers_t) - len(excluded))).mean()
+    computed once for every step).
+
+    The batch is taken a few points at a time (:class:`_HeldOutLoss`), so that a step holds
+    the :math:`(K, r)` statistics of those points only, not of the whole batch.
+    """
+    variance, scales = _all_scales(model, centers_t)
+    context = (x_b, centers_t, model.factors, model.profile, excluded, terms)
+    return _HeldOutLoss.apply(variance, scales, context)
+
+
+class _HeldOutLoss(torch.autograd.Function):
+    r"""The loss of :func:`dense_loo_loss` as a function of the scales :math:`(s, h)`.
+
+    Its gradient is accumulated over blocks of the batch during the forward pass, each
+    block's pair statistics freed before the next is formed; the backward pass only scales
+    it. Memory is that of one block's statistics, :math:`O(K r)` per point, whatever the
+    batch size.
+    """
+
+    @staticmethod
+    def forward(ctx, variance, scales, context):
+        x_b, centers_t, factors, profile, excluded, terms = context
+        step = max(1, _BATCH_BLOCK_BYTES // (factors.shape[0] * factors.shape[2]
+                                             * x_b.element_size()))
+        blocks = [x_b[i0:i0 + step] for i0 in range(0, len(x_b), step)]
+        stats = pair_statistics(blocks[0], centers_t, factors, profile, terms)
+        with torch.enable_grad():  # the per-component terms, and their gradient, once per step
+            v, h = variance.detach().requires_grad_(), scales.detach().requires_grad_()
+            component = component_terms(stats, v, h)
+        leaves = ComponentTerms(*(t.detach().requires_grad_() for t in component))
+        grads = [torch.zeros_like(t) for t in component]
+        total = 0.0
+        for i, x in enumerate(blocks):
+            # The previous block's statistics are freed before the next ones are formed.
+            stats = stats if i == 0 else pair_statistics(x, centers_t, factors, profile, terms)
+            total += _block_loss(stats, leaves, excluded, len(centers_t) - len(excluded), grads)
+            del stats
+        grad_variance, grad_scales = torch.autograd.grad(component, (v, h), grads)
+        ctx.save_for_backward(grad_variance / len(x_b), grad_scales / len(x_b))
+        return torch.as_tensor(total / len(x_b), dtype=scales.dtype, device=scales.device)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        grad_variance, grad_scales = ctx.saved_tensors
+        return grad_output * grad_variance, grad_output * grad_scales, None
+
+
+def _block_loss(stats, leaves, excluded, n_kept, grads):
+    r"""Sum of :math:`-\ell_i` over one block of queries; its gradient in the component terms
+    ``leaves`` is added to ``grads``, and nothing of its graph outlives the call."""
+    with torch.enable_grad():
+        log_k = pair_log_kernels(stats, leaves).index_fill(1, excluded, -torch.inf)
+        loss = -(torch.logsumexp(log_k, 1) - math.log(n_kept)).sum()
+        for grad, part in zip(grads, torch.autograd.grad(loss, leaves)):
+            grad += part
+    return float(loss)
 
 
 def _center_positions(n_fit, center_rows):

@@ -416,11 +416,11 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         model = model.cpu().eval()
         self.factor_network_ = model
         with torch.no_grad():
-            # LocalScales takes None for every center in order, without indexing a copy.
-            index = None if isinstance(model, LocalScales) else torch.arange(len(centers))
-            covariance = model(torch.as_tensor(centers), index)
-        covariance = covariance.map_arrays(
-            lambda a: a.detach().numpy().astype(np.float64, copy=False))
+            covariance = (model.stored_structure(torch.as_tensor(centers))
+                          if isinstance(model, LocalScales)
+                          else model(torch.as_tensor(centers), torch.arange(len(centers))))
+        # As they are: float64, but the local factors of "lowrank" keep their float32 storage.
+        covariance = covariance.map_arrays(lambda a: a.detach().numpy())
         return GaussianMixtureField(centers, covariance, beta=self.beta, backend=self.backend,
                                     working_memory=self.working_memory)
 

@@ -59,6 +59,10 @@ __all__ = ["HEADS", "FactorNetwork", "FreeFactors", "LocalScales", "diagonal_low
 
 # Guards the division by a zero eigenvalue of a rank-deficient local covariance.
 _TINY = 1e-300
+# Centers whose scaled factors are formed at once in float64 by LocalScales.stored_structure.
+_STORED_BLOCK = 1024
+# Storage dtypes of the local factors of LocalScales, by name (a model file's config).
+_FACTOR_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class _FullHead:
@@ -162,12 +166,15 @@ class _LowRankHead:
 
     def local_structure(self, part, alpha, variance, floor, ceiling):
         scales_kr = calibrated_scales(squared_column_norms(part), alpha, ceiling)
-        return floored_lowrank(variance, self.profile, part * scales_kr[:, None, :], floor)
+        # In the factors' own dtype: no wider copy of image-scale factors.
+        scaled = part * scales_kr[:, None, :].astype(part.dtype, copy=False)
+        return floored_lowrank(variance, self.profile, scaled, floor)
 
 
 def squared_column_norms(factors):
-    r""":math:`\lVert L_{k, :, l}\rVert^2`, shape (K, r), without a copy of the factors."""
-    return np.einsum("kdr,kdr->kr", factors, factors)
+    r""":math:`\lVert L_{k, :, l}\rVert^2`, shape (K, r), float64, without a copy of the
+    factors."""
+    return np.einsum("kdr,kdr->kr", factors, factors).astype(np.float64, copy=False)
 
 
 def calibrated_scales(eigenvalues_kr, alpha, ceiling):
@@ -200,7 +207,8 @@ def _lowrank(scale, profile, factors):
     if profile is None:
         return LowRank(scale, factors)
     if isinstance(factors, torch.Tensor):
-        profile = torch.as_tensor(profile, dtype=factors.dtype, device=factors.device)
+        # The profile keeps its own dtype: the factors may be stored in a narrower one.
+        profile = torch.as_tensor(profile, device=factors.device)
     else:
         profile = np.asarray(profile)
     return DiagonalLowRank(scale, profile, factors)
@@ -455,11 +463,15 @@ class LocalScales(nn.Module):
     amortized : bool, default=True
         Scales from a network of the center, or free per center.
     factors : array-like of shape (n_centers, n_features, rank) or None, default=None
-        The calibrated local factors :math:`L_k` (``None``: zeros, to be loaded from a state).
+        The calibrated local factors :math:`L_k` (``None``: zeros, to be loaded from a state),
+        kept as given, in their own floating dtype (float32 halves their memory; the scales
+        and every product with the factors are computed in float64).
+    factors_dtype : {"float64", "float32"}, default="float64"
+        Dtype of the zero factors when ``factors`` is None (that of the state to be loaded).
     """
 
     def __init__(self, n_centers, n_features, rank, width, depth, mean, scale, floor, ceiling,
-                 variance, profile=None, amortized=True, factors=None):
+                 variance, profile=None, amortized=True, factors=None, factors_dtype="float64"):
         super().__init__()
         self.config = {"n_centers": n_centers, "n_features": n_features, "rank": rank,
                        "width": width, "depth": depth, "mean": np.zeros(n_features),
@@ -468,8 +480,14 @@ class LocalScales(nn.Module):
                        "amortized": bool(amortized)}
         self.profile = _profile_buffer(self, profile)
         # Kept as given, not copied: at image scale the factors are gigabytes.
-        factors = (torch.zeros(n_centers, n_features, rank, dtype=torch.float64) if factors is None
-                   else torch.as_tensor(factors, dtype=torch.float64))
+        if factors is None:
+            factors = torch.zeros(n_centers, n_features, rank,
+                                  dtype=_FACTOR_DTYPES[factors_dtype])
+        else:
+            factors = torch.as_tensor(factors)
+            if factors.dtype not in _FACTOR_DTYPES.values():
+                factors = factors.to(torch.float64)
+        self.config["factors_dtype"] = str(factors.dtype).removeprefix("torch.")
         self.register_buffer("factors", factors)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
         if amortized:
@@ -487,7 +505,8 @@ class LocalScales(nn.Module):
         o_kp = self.mlp((z_kd - self.mean) / self.scale) if hasattr(self, "mlp") else self.raw[index]
         # A norm reduction, not factors[index] ** 2: no copy of the (K, d, r) factors.
         factors = self.factors if index is None else self.factors[index]
-        eigenvalues_kr = torch.linalg.vector_norm(factors, dim=1).pow(2).clamp_min(_TINY)
+        eigenvalues_kr = (torch.linalg.vector_norm(factors, dim=1).to(o_kp.dtype).pow(2)
+                          .clamp_min(_TINY))
         ceiling = torch.as_tensor(self.ceiling, dtype=o_kp.dtype, device=o_kp.device)
         variance_k = (floor_offset(self.profile, self.floor)
                       + ceiling * torch.sigmoid(o_kp[:, 0] + _logit(self.variance / ceiling)))
@@ -501,3 +520,16 @@ class LocalScales(nn.Module):
         variance_k, scales_kr = self.local_scales(z_kd, index)
         factors = self.factors if index is None else self.factors[index]
         return _lowrank(variance_k, self.profile, factors * scales_kr[:, None, :])
+
+    def stored_structure(self, z_kd):
+        r"""The structure of every center ``z_kd`` (all of them, in order) with its factors
+        :math:`L_k \operatorname{diag}(h_k)` rounded to the storage dtype of the local
+        factors, formed a block of centers at a time (no gradient): a fitted mixture at
+        image scale holds one float32 copy, not a float64 one."""
+        with torch.no_grad():
+            variance_k, scales_kr = self.local_scales(z_kd, None)
+            factors = torch.empty_like(self.factors)
+            for j0 in range(0, len(factors), _STORED_BLOCK):
+                j = slice(j0, j0 + _STORED_BLOCK)
+                factors[j] = self.factors[j] * scales_kr[j, None, :]
+        return _lowrank(variance_k, self.profile, factors)

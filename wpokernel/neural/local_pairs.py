@@ -40,8 +40,9 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["CenterTerms", "PairStatistics", "center_terms", "log_kernels", "mixture_log_densities", "mixture_log_density",
-           "neighbor_statistics", "pair_statistics"]
+__all__ = ["CenterTerms", "ComponentTerms", "PairStatistics", "center_terms", "component_terms",
+           "log_kernels", "mixture_log_densities", "mixture_log_density", "neighbor_statistics",
+           "pair_log_kernels", "pair_statistics"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -85,24 +86,36 @@ def _inverse_profile(profile, like):
     return 1.0 / profile.to(like), float(torch.log(profile).sum())
 
 
-# Centers whose F^-1 L is formed at once for the Gram matrices (a copy of their factors).
-_GRAM_CHUNK = 1024
+# Centers whose factors are copied at once, in the queries' dtype (the factors may be stored
+# in a narrower one) and, for the Gram matrices, times F^-1.
+_FACTOR_CHUNK = 1024
 
 
-def _gram(factors, inverse):
-    return torch.cat([torch.einsum("ndr,nds->nrs", chunk * inverse[None, :, None], chunk)
-                      for chunk in torch.split(factors, _GRAM_CHUNK)])
+def _factor_chunks(factors, like):
+    """``(slice, factors of those centers in the dtype of like)`` over blocks of centers."""
+    for j0 in range(0, len(factors), _FACTOR_CHUNK):
+        j = slice(j0, j0 + _FACTOR_CHUNK)
+        yield j, factors[j].to(like.dtype)
 
 
 def center_terms(centers, factors, profile=None):
-    """The per-center terms of :func:`pair_statistics` (arguments alike), computed once."""
+    """The per-center terms of :func:`pair_statistics` (arguments alike), computed once.
+
+    ``factors`` may be stored in a narrower floating dtype than ``centers`` (float32 to
+    halve the memory of image-scale factors): every product is formed in the dtype of the
+    centers, a block of centers at a time.
+    """
     with torch.no_grad():
         shift = centers.mean(0)
         inverse, log_det = _inverse_profile(profile, centers)
         zf = (centers - shift) * inverse
-        return CenterTerms(shift, inverse, (zf * (centers - shift)).sum(1),
-                           torch.einsum("nd,ndr->nr", zf, factors), _gram(factors, inverse),
-                           log_det)
+        n, _, r = factors.shape
+        zfL = torch.empty((n, r), dtype=centers.dtype, device=centers.device)
+        gram = torch.empty((n, r, r), dtype=centers.dtype, device=centers.device)
+        for j, chunk in _factor_chunks(factors, centers):
+            zfL[j] = torch.einsum("nd,ndr->nr", zf[j], chunk)
+            gram[j] = torch.einsum("ndr,nds->nrs", chunk * inverse[None, :, None], chunk)
+        return CenterTerms(shift, inverse, (zf * (centers - shift)).sum(1), zfL, gram, log_det)
 
 
 def pair_statistics(x, centers, factors, profile=None, terms=None):
@@ -113,7 +126,8 @@ def pair_statistics(x, centers, factors, profile=None, terms=None):
     x : tensor of shape (M, d)
     centers : tensor of shape (N, d)
     factors : tensor of shape (N, d, r)
-        Fixed local factors :math:`L_j`.
+        Fixed local factors :math:`L_j`, in the dtype of ``x`` or a narrower one (their
+        products are formed in the dtype of ``x``).
     profile : tensor of shape (d,) or None, default=None
         Floor profile :math:`f`, positive (``None``: ones).
     terms : CenterTerms or None, default=None
@@ -130,8 +144,11 @@ def pair_statistics(x, centers, factors, profile=None, terms=None):
         x = x - terms.shift
         xf = x * terms.inverse
         a = (xf * x).sum(1)[:, None] - 2.0 * xf @ (centers - terms.shift).T + terms.zfz[None, :]
-        # Laid out (N, r, M): one batched product of wide blocks, no copy of the factors.
-        b = torch.matmul(factors.transpose(1, 2), xf.T)
+        # Laid out (N, r, M): batched products of wide blocks, the factors copied a block of
+        # centers at a time.
+        b = torch.empty((len(centers), factors.shape[2], len(x)), dtype=x.dtype, device=x.device)
+        for j, chunk in _factor_chunks(factors, x):
+            b[j] = torch.matmul(chunk.transpose(1, 2), xf.T)
         b -= terms.zfL[:, :, None]
     return PairStatistics(a.clamp_min(0.0), b, terms.gram, terms.log_det_profile, x.shape[1])
 
@@ -166,8 +183,81 @@ def neighbor_statistics(x, index, centers, factors, profile=None, terms=None, *,
             i = slice(i0, i0 + chunk)
             delta = (x[i, None, :] - centers[index[i]]) * inverse  # (c, n, d)
             a[i] = (delta * delta / inverse).sum(-1)
-            b[i] = torch.einsum("cnd,cndr->cnr", delta, factors[index[i]])
+            b[i] = torch.einsum("cnd,cndr->cnr", delta, factors[index[i]].to(x.dtype))
     return PairStatistics(a, b, terms.gram, terms.log_det_profile, x.shape[1], index)
+
+
+# (center, rank, query) entries of the temporaries of one block of _QuadraticForms.
+_QUADRATIC_BLOCK = 2**22
+
+
+class _QuadraticForms(torch.autograd.Function):
+    r""":math:`b_{ij}^\top G_j b_{ij}`, shape (M, N), of ``b`` (N, r, M) without a gradient.
+
+    Plain autograd would keep two temporaries the size of ``b`` for the backward pass (at
+    image scale, gigabytes per step). Here forward and backward run a block of centers at a
+    time and keep only ``b`` itself, whose gradient is never needed:
+    :math:`\partial \ell / \partial G_j = \sum_i w_{ij}\, b_{ij} b_{ij}^\top` with
+    :math:`w = \partial \ell / \partial (b^\top G b)`.
+    """
+
+    @staticmethod
+    def forward(ctx, gram, b):
+        ctx.save_for_backward(gram, b)
+        out = torch.empty((b.shape[2], b.shape[0]), dtype=b.dtype, device=b.device)
+        for j in _blocks(b):
+            out[:, j] = (torch.bmm(gram[j], b[j]) * b[j]).sum(1).T
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        gram, b = ctx.saved_tensors
+        grad = torch.empty_like(gram)
+        for j in _blocks(b):
+            grad[j] = torch.bmm(b[j] * grad_out[:, j].T[:, None, :], b[j].transpose(1, 2))
+        return grad, None
+
+
+def _blocks(b):
+    step = max(1, _QUADRATIC_BLOCK // max(1, b.shape[1] * b.shape[2]))
+    return [slice(j0, j0 + step) for j0 in range(0, b.shape[0], step)]
+
+
+class ComponentTerms(NamedTuple):
+    r"""The per-component parts of :func:`log_kernels`: :math:`s_j`, :math:`G_j = H_j M_j^{-1}
+    H_j` and :math:`\log\det C_j`, the same for every query."""
+
+    variance: torch.Tensor  # (N,)
+    G: torch.Tensor  # (N, r, r)
+    log_det: torch.Tensor  # (N,)
+
+
+def component_terms(stats, variance, scales):
+    """:class:`ComponentTerms` of the components of ``stats`` (arguments as in
+    :func:`log_kernels`); differentiable in ``variance`` and ``scales``."""
+    n, r = scales.shape
+    variance = torch.as_tensor(variance, dtype=scales.dtype, device=scales.device).expand(n)
+    eye = torch.eye(r, dtype=scales.dtype, device=scales.device)
+    outer = scales[:, :, None] * scales[:, None, :]  # (N, r, r)
+    chol = torch.linalg.cholesky(eye + outer * stats.gram / variance[:, None, None])
+    G = outer * torch.cholesky_inverse(chol)  # H M^-1 H, (N, r, r)
+    log_det = (stats.n_features * torch.log(variance) + stats.log_det_profile
+               + 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1))
+    return ComponentTerms(variance, G, log_det)
+
+
+def pair_log_kernels(stats, terms):
+    """:func:`log_kernels` from the :func:`component_terms` of the same components, which
+    serve every block of queries."""
+    variance, G, log_det = terms
+    if stats.index is None:
+        low = _QuadraticForms.apply(G, stats.b)  # b^T G b, (M, N)
+    else:
+        variance, log_det = variance[stats.index], log_det[stats.index]
+        low = torch.einsum("ijr,ijrs,ijs->ij", stats.b, G[stats.index], stats.b)
+    quadratic = (stats.a / variance - low / variance**2).clamp_min(0.0)
+    return -0.5 * (quadratic + log_det + stats.n_features * _LOG_2PI)
 
 
 def log_kernels(stats, variance, scales):
@@ -188,21 +278,7 @@ def log_kernels(stats, variance, scales):
     -------
     tensor of shape (M, N) or (M, n)
     """
-    n, r = scales.shape
-    variance = torch.as_tensor(variance, dtype=scales.dtype, device=scales.device).expand(n)
-    eye = torch.eye(r, dtype=scales.dtype, device=scales.device)
-    outer = scales[:, :, None] * scales[:, None, :]  # (N, r, r)
-    chol = torch.linalg.cholesky(eye + outer * stats.gram / variance[:, None, None])
-    G = outer * torch.cholesky_inverse(chol)  # H M^-1 H, (N, r, r)
-    log_det = (stats.n_features * torch.log(variance) + stats.log_det_profile
-               + 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1))
-    if stats.index is None:
-        low = (torch.bmm(G, stats.b) * stats.b).sum(1).T  # b^T G b, (M, N)
-    else:
-        variance, log_det = variance[stats.index], log_det[stats.index]
-        low = torch.einsum("ijr,ijrs,ijs->ij", stats.b, G[stats.index], stats.b)
-    quadratic = (stats.a / variance - low / variance**2).clamp_min(0.0)
-    return -0.5 * (quadratic + log_det + stats.n_features * _LOG_2PI)
+    return pair_log_kernels(stats, component_terms(stats, variance, scales))
 
 
 def mixture_log_densities(x, centers, factors, profile, candidates, *, max_pairs=2**20):

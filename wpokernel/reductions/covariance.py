@@ -50,8 +50,11 @@ def _param(value, name, allowed_ndims):
     """Validate a covariance parameter: an array of allowed rank with finite entries."""
     ns = get_namespace(value)
     if ns.name == "numpy":
+        # float32 is kept (half the memory of image-scale factors); every structure casts its
+        # parameters to the working dtype of the centers when it is prepared.
+        keep = isinstance(value, np.ndarray) and value.dtype in (np.float32, np.float64)
         try:
-            value = np.asarray(value, dtype=float)
+            value = value if keep else np.asarray(value, dtype=float)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Expected a numeric array for {name}, got {value!r}.") from exc
     ndim = value.ndim
@@ -87,6 +90,10 @@ def _per_center(ns, value, n_centers, like):
 def _drawn(random, value, indices):
     """Rows ``indices`` of a per-center parameter in the library of the draws (a shared
     scalar is repeated)."""
+    if value.ndim > 0 and get_namespace(value).name == random.ns.name:
+        # Rows first, then the dtype of the draws: no converted copy of every component's
+        # parameters (gigabytes of image-scale factors stored in float32).
+        return random.ns.asarray(value[indices], like=random.like)
     value = random.ns.asarray(value, like=random.like)
     if value.ndim == 0:
         return value * random.ns.ones((len(indices),), like=random.like)
