@@ -16,10 +16,12 @@ def dense_covariances(covariance, n_centers, n_features):
         return np.stack([(v + a) * eye for v in var])
     if name == "Diagonal":
         return np.stack([np.diag(v + a) for v in np.asarray(covariance.variances)])
-    if name == "DiagonalLowRank":
+    if name in ("DiagonalLowRank", "ScaledLowRank"):
         var = np.broadcast_to(np.asarray(covariance.variance, float), (n_centers,))
         profile = np.asarray(covariance.profile, float)
-        U = np.asarray(covariance.factors)
+        U = np.asarray(covariance.factors, float)
+        if name == "ScaledLowRank":
+            U = np.stack([u * h for u, h in zip(U, np.asarray(covariance.column_scales))])
         return np.stack([np.diag(v * profile + a) + u @ u.T for v, u in zip(var, U)])
     if name == "LowRank":
         var = np.broadcast_to(np.asarray(covariance.variance, float), (n_centers,))

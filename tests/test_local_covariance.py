@@ -98,6 +98,19 @@ def test_dtype_follows_floating_input():
     assert local_factors(np.round(10 * X).astype(int), [0, 1], 8, 3).factors.dtype == np.float64
 
 
+def test_factors_stored_in_float32_are_the_float64_ones_rounded():
+    # Computed in float64 a block at a time, only then rounded: exactly the rounded values.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 25))
+    local64 = local_factors(X, np.arange(0, 60, 2), 10, 4)
+    local32 = local_factors(X, np.arange(0, 60, 2), 10, 4, dtype=np.float32,
+                            working_memory=1e-4)
+    assert local32.factors.dtype == np.float32 and local32.eigenvalues.dtype == np.float64
+    np.testing.assert_array_equal(local32.factors, local64.factors.astype(np.float32))
+    with pytest.raises(ValueError, match="Expected a floating dtype for the factors, got int64"):
+        local_factors(X, [0, 1], 10, 4, dtype=np.int64)
+
+
 @pytest.mark.parametrize(
     ("n_features", "n_neighbors", "rank", "match"),
     [

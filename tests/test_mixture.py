@@ -7,7 +7,7 @@ from scipy.stats import multivariate_normal
 
 from _reference import dense_covariances
 from wpokernel import GaussianMixtureField
-from wpokernel.reductions import Diagonal, DiagonalLowRank, Full, Isotropic, LowRank
+from wpokernel.reductions import Diagonal, DiagonalLowRank, Full, Isotropic, LowRank, ScaledLowRank
 
 N, D = 5, 3
 BETA, NOISE = 0.7, 0.3
@@ -21,6 +21,9 @@ def _field(structure, rng, library=np.asarray):
         "lowrank": LowRank(0.3, rng.normal(size=(N, D, 2))),
         "diagonal-lowrank": DiagonalLowRank(rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, D),
                                             rng.normal(size=(N, D, 2))),
+        "scaled-lowrank": ScaledLowRank(rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, D),
+                                        rng.normal(size=(N, D, 2)).astype(np.float32),
+                                        rng.uniform(0.2, 3.0, (N, 2))),
         "full": Full(A @ A.transpose(0, 2, 1) + 0.1 * np.eye(D)),
     }[structure]
     centers = rng.normal(size=(N, D))
@@ -28,7 +31,7 @@ def _field(structure, rng, library=np.asarray):
     return GaussianMixtureField(library(centers), cov, library(log_w), beta=BETA), centers, log_w
 
 
-STRUCTURES = ["isotropic", "diagonal", "lowrank", "diagonal-lowrank", "full"]
+STRUCTURES = ["isotropic", "diagonal", "lowrank", "diagonal-lowrank", "scaled-lowrank", "full"]
 
 
 def _scipy_density(field, centers, log_w, x, noise):

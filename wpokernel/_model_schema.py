@@ -119,6 +119,11 @@ class _ShapeWalker:
                     if shape != (d,):
                         raise self.error(f"{where}.covariance.{name} has shape {shape}, not ({d},)")
                     continue
+                if name in getattr(structure, "_column_params", ()):
+                    if len(shape) != 2 or shape[0] != n_centers or shape[1] > d:
+                        raise self.error(f"{where}.covariance.{name} has shape {shape}, not "
+                                         f"({n_centers}, r) with r <= {d}")
+                    continue
                 expected = (n_centers, d, d)[:len(shape)]
                 if len(shape) > 3 or shape[:2] != expected[:2] or (len(shape) == 3 and shape[2] > d):
                     raise self.error(f"{where}.covariance.{name} has shape {shape}, not one of "

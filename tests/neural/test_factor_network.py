@@ -6,6 +6,7 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.stats import multivariate_normal
 
+from _reference import dense_covariances
 from wpokernel.local_covariance import local_covariances
 from wpokernel.neural import HEADS, FactorNetwork, FreeFactors, LocalScales
 from wpokernel.neural.factor_network import gaussian_kl
@@ -186,6 +187,39 @@ def test_local_scales_start_at_the_calibrated_covariances(profile, amortized):
                   else (variance + floor / profile.min()) * profile)
     expected = factors @ factors.transpose(0, 2, 1) + np.diag(floor_part)
     np.testing.assert_allclose(dense, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("profile", [None, np.array([1.0, 0.2, 0.5, 0.05])])
+def test_local_scales_keep_float32_factors_and_share_them_with_the_mixture(profile):
+    # Float32 factors are kept as given (no float64 copy); the model is that of their
+    # values in float64 up to the column norms, which are taken in float32 (relative
+    # rounding 1e-7), and its mixture structure shares the factors themselves.
+    rng = np.random.default_rng(10)
+    n, d, r = 5, 4, 2
+    factors32 = torch.as_tensor(_local_factors(rng, n, d, r).astype(np.float32))
+    arguments = (n, d, r, 8, 1, np.zeros(d), 1.0, 1e-3, 4.0, 0.3, profile, True)
+    model = LocalScales(*arguments, factors32)
+    assert model.factors is factors32 and model.config["factors_dtype"] == "float32"
+    with torch.no_grad():
+        model.mlp[-1].weight.normal_(0.0, 0.5)
+    reference = LocalScales(*arguments, factors32.double())
+    reference.load_state_dict({**model.state_dict(), "factors": factors32.double()})
+    z = torch.as_tensor(rng.normal(size=(n, d)))
+    with torch.no_grad():
+        got = model(z, torch.arange(n))
+        shared = model.mixture_structure(z)
+        exact = reference(z, torch.arange(n))
+    assert got.factors.dtype == torch.float64
+    assert shared.factors is factors32 and shared.variance.dtype == torch.float64
+    head = HEADS["lowrank"](d, r)
+    torch.testing.assert_close(torch.as_tensor(dense_covariances(shared, n, d)),
+                               head.dense(got), rtol=1e-12, atol=0)
+    torch.testing.assert_close(got.factors, exact.factors, rtol=1e-6, atol=0)
+    torch.testing.assert_close(got.variance, exact.variance, rtol=1e-12, atol=0)
+    # A state of float32 factors loads into a model built from its config.
+    rebuilt = LocalScales(*arguments, factors_dtype=model.config["factors_dtype"])
+    rebuilt.load_state_dict(model.state_dict())
+    assert rebuilt.factors.dtype == torch.float32
 
 
 @pytest.mark.parametrize("profile", [None, np.array([1.0, 0.2, 0.5, 0.05])])

@@ -65,7 +65,12 @@ def test_blocked_mixture_density_matches_the_reduction_engine():
     np.testing.assert_allclose(got, logsumexp(dense, 1) - np.log(len(z)), rtol=1e-10)
 
 
-def test_gradients_match_autograd_through_the_dense_density():
+@pytest.mark.parametrize("block", [None, 1])
+def test_gradients_match_autograd_through_the_dense_density(block, monkeypatch):
+    # block=1: every center its own block of the b^T G b forms, forward and backward.
+    from wpokernel.neural import local_pairs
+    if block is not None:
+        monkeypatch.setattr(local_pairs, "_QUADRATIC_BLOCK", block)
     x, z, L, f, s, h = _problem("diagonal", seed=3)
     t = torch.as_tensor
     stats = pair_statistics(t(x), t(z), t(L), t(f))
@@ -110,3 +115,27 @@ def test_neighbor_statistics_are_the_dense_pairs_they_select(profile):
     dense = log_kernels(pair_statistics(t(x), t(z), t(L), f_t), t(s), t(h))
     got = log_kernels(neighbor_statistics(t(x), index, t(z), t(L), f_t, chunk=3), t(s), t(h))
     np.testing.assert_allclose(got.numpy(), torch.gather(dense, 1, index).numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("profile", [None, "diagonal"])
+def test_float32_factors_are_the_float64_model_of_their_rounded_values(profile, monkeypatch):
+    # Stored in float32, the factors enter every product in float64, a few centers at a
+    # time: the kernels are those of the rounded factors in float64, to float64 rounding.
+    from wpokernel.neural import local_pairs
+    monkeypatch.setattr(local_pairs, "_FACTOR_CHUNK", 2)
+    x, z, L, f, s, h = _problem(profile, seed=6, m=8, n=7)
+    t = torch.as_tensor
+    f_t = None if f is None else t(f)
+    L32 = t(L.astype(np.float32))
+    rounded = L32.double()
+    got = log_kernels(pair_statistics(t(x), t(z), L32, f_t), t(s), t(h))
+    assert got.dtype == torch.float64
+    expected = log_kernels(pair_statistics(t(x), t(z), rounded, f_t), t(s), t(h))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12)
+    dense = np.stack([multivariate_normal(z[j], C).logpdf(x) for j, C in
+                      enumerate(_dense(z, rounded.numpy(), f, s, h))], 1)
+    np.testing.assert_allclose(got.numpy(), dense, rtol=1e-10)
+    index = torch.as_tensor(np.random.default_rng(1).integers(0, len(z), (len(x), 3)))
+    near = log_kernels(neighbor_statistics(t(x), index, t(z), L32, f_t), t(s), t(h))
+    np.testing.assert_allclose(near.numpy(), torch.gather(expected, 1, index).numpy(),
+                               rtol=1e-12)

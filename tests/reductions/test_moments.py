@@ -13,6 +13,7 @@ from wpokernel.reductions import (
     BACKENDS,
     Diagonal,
     DiagonalLowRank,
+    ScaledLowRank,
     Full,
     Isotropic,
     LowRank,
@@ -36,6 +37,9 @@ def _structures(rng):
                                             rng.normal(size=(N, D, R))),
         "diagonal-lowrank-shared": DiagonalLowRank(0.5, rng.uniform(0.3, 2.0, D),
                                                    rng.normal(size=(N, D, R))),
+        "scaled-lowrank": ScaledLowRank(rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, D),
+                                        rng.normal(size=(N, D, R)).astype(np.float32),
+                                        rng.uniform(0.2, 3.0, (N, R))),
         "full": Full(A @ A.transpose(0, 2, 1) + 0.1 * np.eye(D)),
     }
 

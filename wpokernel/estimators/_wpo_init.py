@@ -124,11 +124,19 @@ class _Search:
         profile = None if shrinkage is None else floor_profile(self.X_fit, shrinkage)
         return profile, HEADS[self.structure](self.X_fit.shape[1], rank, profile)
 
-    def build(self, rank, n_neighbors, shrinkage, alpha, variance):
+    def build(self, rank, n_neighbors, shrinkage, alpha, variance, *, last=False):
+        """The candidate's profile, head and structure; ``last``: the search is over, and
+        the low-rank structure takes the kept factors themselves (no second copy)."""
         profile, head = self.head(rank, shrinkage)
-        target = head.local_structure(self.part(head, rank, n_neighbors), alpha, variance,
-                                      self.floor, self.ceiling)
-        return profile, head, target
+        part = self.part(head, rank, n_neighbors)
+        if not (last and head.local_statistic == "factors"):
+            return profile, head, head.local_structure(part, alpha, variance, self.floor,
+                                                       self.ceiling)
+        self.statistic = (None, None)
+        # Leading columns of a larger rank are a strided view: copied, and the rest freed.
+        part = np.ascontiguousarray(part)
+        return profile, head, head.local_structure(part, alpha, variance, self.floor,
+                                                   self.ceiling, in_place=True)
 
     def _scores(self, candidates):
         """Mean calibration log-likelihoods of candidates sharing (n_neighbors, shrinkage)."""
@@ -158,7 +166,7 @@ class _Search:
         return max(scored, key=lambda item: item[0])
 
     def result(self, log_likelihood, candidate):
-        profile, head, target = self.build(*candidate)
+        profile, head, target = self.build(*candidate, last=True)
         return Initialization(*candidate[:3], profile, *candidate[3:], log_likelihood, head, target)
 
 

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from ..reductions import Diagonal, DiagonalLowRank, Full, LowRank
+from ..reductions import Diagonal, DiagonalLowRank, Full, LowRank, ScaledLowRank
 
 __all__ = ["HEADS", "FactorNetwork", "FreeFactors", "LocalScales", "diagonal_lowrank_gaussian_kl",
            "gaussian_kl", "lowrank_gaussian_kl"]
@@ -59,8 +59,6 @@ __all__ = ["HEADS", "FactorNetwork", "FreeFactors", "LocalScales", "diagonal_low
 
 # Guards the division by a zero eigenvalue of a rank-deficient local covariance.
 _TINY = 1e-300
-# Centers whose scaled factors are formed at once in float64 by LocalScales.stored_structure.
-_STORED_BLOCK = 1024
 # Storage dtypes of the local factors of LocalScales, by name (a model file's config).
 _FACTOR_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -164,10 +162,13 @@ class _LowRankHead:
         U_kdr = covariance.factors
         return diagonal_lowrank_gaussian_kl(*target, _floor_diagonal(covariance, U_kdr), U_kdr)
 
-    def local_structure(self, part, alpha, variance, floor, ceiling):
+    def local_structure(self, part, alpha, variance, floor, ceiling, *, in_place=False):
+        """The calibrated structure of the local factors ``part``; ``in_place`` scales
+        ``part`` itself (no second copy of image-scale factors), which is then consumed."""
         scales_kr = calibrated_scales(squared_column_norms(part), alpha, ceiling)
-        # In the factors' own dtype: no wider copy of image-scale factors.
-        scaled = part * scales_kr[:, None, :].astype(part.dtype, copy=False)
+        # In the factors' own dtype: no wider copy.
+        scales_kr = scales_kr[:, None, :].astype(part.dtype, copy=False)
+        scaled = np.multiply(part, scales_kr, out=part) if in_place else part * scales_kr
         return floored_lowrank(variance, self.profile, scaled, floor)
 
 
@@ -503,7 +504,8 @@ class LocalScales(nn.Module):
         \operatorname{diag}(h_k)^2 L_k^\top`, the form :mod:`wpokernel.neural.local_pairs`
         evaluates."""
         o_kp = self.mlp((z_kd - self.mean) / self.scale) if hasattr(self, "mlp") else self.raw[index]
-        # A norm reduction, not factors[index] ** 2: no copy of the (K, d, r) factors.
+        # A norm reduction, not factors[index] ** 2: no copy of the (K, d, r) factors. In
+        # their storage dtype (float32 norms are good to 1e-7): a float64 one would copy them.
         factors = self.factors if index is None else self.factors[index]
         eigenvalues_kr = (torch.linalg.vector_norm(factors, dim=1).to(o_kp.dtype).pow(2)
                           .clamp_min(_TINY))
@@ -521,15 +523,13 @@ class LocalScales(nn.Module):
         factors = self.factors if index is None else self.factors[index]
         return _lowrank(variance_k, self.profile, factors * scales_kr[:, None, :])
 
-    def stored_structure(self, z_kd):
-        r"""The structure of every center ``z_kd`` (all of them, in order) with its factors
-        :math:`L_k \operatorname{diag}(h_k)` rounded to the storage dtype of the local
-        factors, formed a block of centers at a time (no gradient): a fitted mixture at
-        image scale holds one float32 copy, not a float64 one."""
+    def mixture_structure(self, z_kd):
+        r"""The covariances of every center ``z_kd`` (all of them, in order) as a
+        :class:`~wpokernel.reductions.ScaledLowRank` that shares the local factors of this
+        model (no copy; no gradient): a fitted mixture at image scale then holds no second
+        copy of them."""
         with torch.no_grad():
             variance_k, scales_kr = self.local_scales(z_kd, None)
-            factors = torch.empty_like(self.factors)
-            for j0 in range(0, len(factors), _STORED_BLOCK):
-                j = slice(j0, j0 + _STORED_BLOCK)
-                factors[j] = self.factors[j] * scales_kr[j, None, :]
-        return _lowrank(variance_k, self.profile, factors)
+        profile = (torch.ones(self.factors.shape[1], dtype=torch.float64) if self.profile is None
+                   else self.profile)
+        return ScaledLowRank(variance_k, profile, self.factors, scales_kr)

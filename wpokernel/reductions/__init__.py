@@ -15,7 +15,15 @@ from ._dispatch import (
     resolve_backend,
 )
 from ._namespace import RandomSource, get_namespace
-from .covariance import CovarianceStructure, Diagonal, DiagonalLowRank, Full, Isotropic, LowRank
+from .covariance import (
+    CovarianceStructure,
+    Diagonal,
+    DiagonalLowRank,
+    Full,
+    Isotropic,
+    LowRank,
+    ScaledLowRank,
+)
 from .sharded import sharded_mixture_moments
 
 __all__ = [
@@ -29,6 +37,7 @@ __all__ = [
     "LowRank",
     "MixtureMoments",
     "RandomSource",
+    "ScaledLowRank",
     "available_backends",
     "get_namespace",
     "mixture_moments",

@@ -24,6 +24,8 @@ Structures:
   is ever formed.
 * :class:`DiagonalLowRank` — :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + U_j U_j^\top`,
   a per-feature floor of shared profile :math:`f` under the low-rank part, the same way.
+* :class:`ScaledLowRank` — :class:`DiagonalLowRank` with :math:`U_j = L_j \operatorname{diag}(h_j)`
+  held as fixed factors and column scales (one copy of factors a model shares).
 * :class:`Full` — any symmetric positive definite :math:`C_j`, through its Cholesky factor.
 """
 
@@ -43,7 +45,12 @@ from ._prepared import (
     cholesky,
 )
 
-__all__ = ["CovarianceStructure", "Isotropic", "Diagonal", "LowRank", "DiagonalLowRank", "Full"]
+__all__ = ["CovarianceStructure", "Isotropic", "Diagonal", "LowRank", "DiagonalLowRank",
+           "ScaledLowRank", "Full"]
+
+
+# Components whose parameters are checked for finiteness at once.
+_CHECK_BLOCK = 1024
 
 
 def _param(value, name, allowed_ndims):
@@ -60,8 +67,10 @@ def _param(value, name, allowed_ndims):
     ndim = value.ndim
     if ndim not in allowed_ndims:
         raise ValueError(f"Expected {name} with ndim in {allowed_ndims}, got shape {tuple(value.shape)}.")
-    finite = ns.isfinite(value)
-    if not bool(finite.all()):
+    # A block of components at a time: no boolean copy of image-scale factors.
+    blocks = [value] if ndim == 0 else [value[i:i + _CHECK_BLOCK]
+                                       for i in range(0, value.shape[0], _CHECK_BLOCK)]
+    if not all(bool(ns.isfinite(block).all()) for block in blocks):
         raise ValueError(f"Expected finite values in {name}, got NaN or inf.")
     return value
 
@@ -422,19 +431,71 @@ class DiagonalLowRank(CovarianceStructure):
         variance = _per_center(ns, self.variance, n_centers, like)
         return variance[:, None] * ns.asarray(self.profile, like=like)[None, :] + self.added_variance
 
+    def _low_rank_factors(self, ns, like):
+        """:math:`U_j` of every component, in the working library and dtype of ``like``."""
+        return ns.asarray(self.factors, like=like)
+
+    def _drawn_factors(self, random, indices):
+        """:math:`U_j` of the drawn components ``indices``."""
+        return _drawn(random, self.factors, indices)
+
     def _prepare(self, ns, centers):
         diagonal = self._diagonal(ns, centers.shape[0], centers)
-        factors = ns.asarray(self.factors, like=centers)
         return PreparedDiagonalLowRank(ns, centers, _positive(ns, diagonal, "floor variances"),
-                                       factors)
+                                       self._low_rank_factors(ns, centers))
 
     def _sample_offsets(self, indices, n_features, random):
-        factors = _drawn(random, self.factors, indices)
+        factors = self._drawn_factors(random, indices)
         variance = _drawn(random, self.variance, indices)
         profile = random.ns.asarray(self.profile, like=random.like)
         std = (variance[:, None] * profile[None, :] + self.added_variance) ** 0.5
         n, d, r = factors.shape
         return std * random.normal((n, d)) + (factors @ random.normal((n, r, 1)))[..., 0]
+
+
+class ScaledLowRank(DiagonalLowRank):
+    r""":class:`DiagonalLowRank` whose low-rank part is fixed factors with per-column scales:
+    :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + a I + L_j H_j^2 L_j^\top`,
+    :math:`H_j = \operatorname{diag}(h_j)`.
+
+    It is :class:`DiagonalLowRank` with :math:`U_j = L_j H_j`, formed a block of components
+    at a time when prepared and per draw when sampled, so that a mixture can share the
+    factors :math:`L_j` of the model that rescales them
+    (:class:`~wpokernel.neural.LocalScales`) instead of holding a rescaled copy: at image
+    scale the factors are gigabytes.
+
+    Parameters
+    ----------
+    variance, profile, added_variance
+        As in :class:`DiagonalLowRank`.
+    factors : array-like of shape (n_centers, n_features, rank)
+        Fixed factors :math:`L_j`; float32 is kept (half the memory), and cast to the working
+        dtype a block at a time.
+    column_scales : array-like of shape (n_centers, rank)
+        Scales :math:`h_j` of their columns.
+    """
+
+    _params = ("variance", "profile", "factors", "column_scales")
+    # Multiplying the covariance by c scales the columns by sqrt(c); the factors stay fixed.
+    _scaling_powers = {"profile": 0.0, "factors": 0.0, "column_scales": 0.5}
+    # Per-component parameters with one entry per column of the factors (model-file checks).
+    _column_params = ("column_scales",)
+
+    def __init__(self, variance, profile, factors, column_scales, added_variance=0.0):
+        super().__init__(variance, profile, factors, added_variance)
+        self.column_scales = _param(column_scales, "column_scales", (2,))
+        n, _, r = self.factors.shape
+        if tuple(self.column_scales.shape) != (n, r):
+            raise ValueError(f"Expected column_scales of shape ({n}, {r}) like the factors, "
+                             f"got {tuple(self.column_scales.shape)}.")
+
+    def _low_rank_factors(self, ns, like):
+        scales = ns.asarray(self.column_scales, like=like)
+        return ns.asarray(self.factors, like=like) * scales[:, None, :]
+
+    def _drawn_factors(self, random, indices):
+        scales = _drawn(random, self.column_scales, indices)
+        return _drawn(random, self.factors, indices) * scales[:, None, :]
 
 
 class Full(CovarianceStructure):
