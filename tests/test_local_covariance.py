@@ -98,6 +98,24 @@ def test_dtype_follows_floating_input():
     assert local_factors(np.round(10 * X).astype(int), [0, 1], 8, 3).factors.dtype == np.float64
 
 
+def test_a_wider_neighbour_search_serves_a_smaller_neighbourhood():
+    from wpokernel.local_covariance import local_neighbors
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(70, 15))
+    centers = np.arange(0, 70, 3)
+    wide = local_neighbors(X, centers, 20)
+    direct = local_factors(X, centers, 8, 3)
+    reused = local_factors(X, centers, 8, 3, neighbors=wide, working_memory=1e-3)
+    # The same neighbourhoods, perhaps in another order: the same covariance parts (a
+    # column's sign is arbitrary).
+    np.testing.assert_allclose(reused.eigenvalues, direct.eigenvalues, rtol=1e-12)
+    np.testing.assert_allclose(reused.residual, direct.residual, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(reused.factors @ reused.factors.transpose(0, 2, 1),
+                               direct.factors @ direct.factors.transpose(0, 2, 1), atol=1e-12)
+    with pytest.raises(ValueError, match=r"Expected neighbors of shape \(24, >= 8\), got \(24, 5\)"):
+        local_factors(X, centers, 8, 3, neighbors=wide[:, :5])
+
+
 def test_factors_stored_in_float32_are_the_float64_ones_rounded():
     # Computed in float64 a block at a time, only then rounded: exactly the rounded values.
     rng = np.random.default_rng(5)

@@ -44,7 +44,8 @@ from .diagnostics._pairwise import (
     nearest_indices,
 )
 
-__all__ = ["LocalFactors", "local_covariances", "local_factors", "local_variances"]
+__all__ = ["LocalFactors", "local_covariances", "local_factors", "local_neighbors",
+           "local_variances"]
 
 # A block of b centers holds about this many (b, m, d) arrays at once: the differences, the
 # factor product and its temporaries.
@@ -80,8 +81,10 @@ def _check_positive_int(value, name, upper, reason):
     return int(value)
 
 
-def _neighbors(X, center_index, n_neighbors):
-    """Rows of the ``n_neighbors`` nearest other training points of each center, (K, m)."""
+def local_neighbors(X, center_index, n_neighbors):
+    """Rows of the ``n_neighbors`` nearest other training points of each center, shape
+    (n_centers, n_neighbors), in no particular order within a row (blocked search, memory
+    bounded by the default working memory)."""
     return nearest_indices(
         X[center_index],
         X,
@@ -110,7 +113,7 @@ def local_covariances(X, center_index, n_neighbors):
     covariances : ndarray of shape (n_centers, n_features, n_features)
         :math:`\hat C_k`, symmetric positive semi-definite, of rank at most :math:`m`.
     """
-    neighbors_km = _neighbors(X, center_index, n_neighbors)
+    neighbors_km = local_neighbors(X, center_index, n_neighbors)
     diff_kmd = X[neighbors_km] - X[center_index][:, None, :]  # (K, m, d)
     return np.einsum("kmd,kme->kde", diff_kmd, diff_kmd) / n_neighbors
 
@@ -125,7 +128,7 @@ def local_variances(X, center_index, n_neighbors):
     -------
     variances : ndarray of shape (n_centers, n_features)
     """
-    neighbors_km = _neighbors(X, center_index, n_neighbors)
+    neighbors_km = local_neighbors(X, center_index, n_neighbors)
     centers = X[center_index]
     variances = np.zeros(centers.shape, dtype=X.dtype)
     for l in range(n_neighbors):  # one (K, d) difference at a time, never (K, m, d)
@@ -147,8 +150,27 @@ def _block_factors(diff_bmd, rank):
     return factors_bdr, eigenvalues_br, np.maximum(trace_b - eigenvalues_br.sum(axis=1), 0.0)
 
 
+def _nearest_of(X, center_index, neighbors, n_neighbors, budget_bytes):
+    """The ``n_neighbors`` nearest of each center's candidate rows ``neighbors``, (K, m)."""
+    neighbors = np.asarray(neighbors)
+    if neighbors.ndim != 2 or len(neighbors) != len(center_index) \
+            or neighbors.shape[1] < n_neighbors:
+        raise ValueError(f"Expected neighbors of shape ({len(center_index)}, >= {n_neighbors}), "
+                         f"got {neighbors.shape}.")
+    if neighbors.shape[1] == n_neighbors:
+        return neighbors
+    out = np.empty((len(center_index), n_neighbors), dtype=neighbors.dtype)
+    block = max(1, int(budget_bytes // (neighbors.shape[1] * X.shape[1] * X.itemsize)))
+    for start in range(0, len(center_index), block):
+        rows = slice(start, start + block)
+        squared = ((X[neighbors[rows]] - X[center_index[rows]][:, None, :]) ** 2).sum(-1)
+        nearest = np.argpartition(squared, n_neighbors - 1, axis=1)[:, :n_neighbors]
+        out[rows] = np.take_along_axis(neighbors[rows], nearest, axis=1)
+    return out
+
+
 def local_factors(X, center_index, n_neighbors, rank, *,
-                  working_memory=DEFAULT_WORKING_MEMORY_MB, dtype=None):
+                  working_memory=DEFAULT_WORKING_MEMORY_MB, dtype=None, neighbors=None):
     r"""Rank-:math:`r` factors of the local covariances, without any :math:`d \times d` matrix.
 
     For each center, the leading :math:`r` eigenpairs of :math:`\hat C_k = D_k^\top D_k / m`
@@ -185,6 +207,11 @@ def local_factors(X, center_index, n_neighbors, rank, *,
         computed in the dtype of ``X`` and only then rounded: ``float32`` halves the
         :math:`K d r` memory of image-scale factors at a relative rounding of
         :math:`6 \cdot 10^{-8}`, far below their sampling error.
+    neighbors : ndarray of shape (n_centers, n) with n >= n_neighbors, or None
+        Each center's nearest other training points from a wider search
+        (:func:`local_neighbors` with at least ``n_neighbors``), of which the
+        ``n_neighbors`` nearest are taken: one search serves several neighbourhood sizes.
+        ``None``: searched here.
 
     Returns
     -------
@@ -221,7 +248,8 @@ def local_factors(X, center_index, n_neighbors, rank, *,
         f"differences in {n_features} dimensions",
     )
     budget_bytes = check_working_memory(working_memory)
-    neighbors_km = _neighbors(X, center_index, n_neighbors)
+    neighbors_km = (local_neighbors(X, center_index, n_neighbors) if neighbors is None
+                    else _nearest_of(X, center_index, neighbors, n_neighbors, budget_bytes))
     n_centers = len(center_index)
     dtype = X.dtype if dtype is None else np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):

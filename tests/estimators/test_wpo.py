@@ -298,7 +298,7 @@ def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(shrinkage
 
     X = make_swissroll6d(400, random_state=3)
     X_fit, X_cal, rows = X[:300], X[300:], np.arange(0, 300, 2)
-    search = _Search("lowrank", X_fit, X_cal, rows, 1e-6, 5.0, "numpy", 4)
+    search = _Search("lowrank", X_fit, X_cal, rows, X_fit[rows], 1e-6, 5.0, "numpy", 4, 12)
     candidates = [(rank, 12, shrinkage, alpha, variance) for rank in (2, 4)
                   for alpha in (0.5, 2.0) for variance in (1e-4, 0.05)]
     got = search._scores(candidates)
@@ -328,3 +328,21 @@ def test_nearest_center_training_is_used_only_where_the_far_centers_hold_little(
         make_toy("moons", 400, random_state=0))
     assert spread.training_neighbors_ is None
     assert spread.training_truncation_gap_ > _wpo_training.TRUNCATION_TOLERANCE
+
+
+def test_early_stopping_measures_a_fixed_subset_of_many_validation_points(monkeypatch):
+    from wpokernel.estimators import wpo
+    monkeypatch.setattr(wpo, "_MAX_EARLY_STOPPING_POINTS", 10)
+    measured = []
+    original = wpo._validation_log_likelihood
+
+    def recording(model, centers_t, X_val_t):
+        measured.append(X_val_t.clone())
+        return original(model, centers_t, X_val_t)
+
+    monkeypatch.setattr(wpo, "_validation_log_likelihood", recording)
+    X = make_toy("moons", 300, random_state=0)
+    WPOKernelScore(max_steps=20, validation_interval=5, patience=100, progress=False,
+                   random_state=0).fit(X)
+    assert len(measured) == 5 and all(len(x) == 10 for x in measured)
+    assert all(torch.equal(x, measured[0]) for x in measured)

@@ -30,7 +30,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..local_covariance import local_covariances, local_factors, local_variances
+from ..local_covariance import (
+    local_covariances,
+    local_factors,
+    local_neighbors,
+    local_variances,
+)
 from ..neural import HEADS
 from ..neural.factor_network import calibrated_scales, floor_offset, squared_column_norms
 from ..neural.local_pairs import mixture_log_densities
@@ -96,11 +101,13 @@ class _Search:
     calibration points with the factors, not one per candidate.
     """
 
-    def __init__(self, structure, X_fit, X_cal, center_rows, floor, ceiling, backend, max_rank):
+    def __init__(self, structure, X_fit, X_cal, center_rows, centers, floor, ceiling, backend,
+                 max_rank, max_neighbors):
         self.structure, self.X_fit, self.X_cal = structure, X_fit, X_cal
-        self.center_rows, self.centers = center_rows, X_fit[center_rows]
+        self.center_rows, self.centers = center_rows, centers
         self.floor, self.ceiling, self.backend = floor, ceiling, backend
         self.max_rank, self.statistic = max_rank, (None, None)
+        self.max_neighbors, self.neighbors = max_neighbors, None
 
     def part(self, head, rank, n_neighbors):
         """The head's local statistic; factors are computed once at the largest rank tried,
@@ -109,9 +116,12 @@ class _Search:
         if self.statistic[0] != n_neighbors:
             self.statistic = (None, None)  # freed before the next one is computed
             if head.local_statistic == "factors":
+                if self.neighbors is None:  # one search for every neighbourhood size
+                    self.neighbors = local_neighbors(self.X_fit, self.center_rows,
+                                                     self.max_neighbors)
                 rank_cap = min(self.max_rank, n_neighbors)
                 part = local_factors(self.X_fit, self.center_rows, n_neighbors, rank_cap,
-                                     dtype=_FACTOR_DTYPE).factors
+                                     dtype=_FACTOR_DTYPE, neighbors=self.neighbors).factors
             elif head.local_statistic == "variances":
                 part = local_variances(self.X_fit, self.center_rows, n_neighbors)
             else:
@@ -170,12 +180,13 @@ class _Search:
         return Initialization(*candidate[:3], profile, *candidate[3:], log_likelihood, head, target)
 
 
-def initialize(structure, X_fit, X_val, center_rows, *, ranks, neighbors, shrinkages, floor,
-               ceiling, backend, rng):
+def initialize(structure, X_fit, X_val, center_rows, centers, *, ranks, neighbors, shrinkages,
+               floor, ceiling, backend, rng):
     """Choose the initialization on the validation points (module docstring).
 
-    ``ranks``, ``neighbors`` and ``shrinkages`` are the candidate values (one each where the
-    estimator's parameter fixed it; ``None`` in ``shrinkages`` is the isotropic floor).
+    ``centers`` are ``X_fit[center_rows]``; ``ranks``, ``neighbors`` and ``shrinkages`` the
+    candidate values (one each where the estimator's parameter fixed it; ``None`` in
+    ``shrinkages`` is the isotropic floor).
 
     Returns
     -------
@@ -183,7 +194,8 @@ def initialize(structure, X_fit, X_val, center_rows, *, ranks, neighbors, shrink
     """
     if len(X_val) > _MAX_CALIBRATION_POINTS:
         X_val = X_val[np.sort(rng.choice(len(X_val), _MAX_CALIBRATION_POINTS, replace=False))]
-    search = _Search(structure, X_fit, X_val, center_rows, floor, ceiling, backend, max(ranks))
+    search = _Search(structure, X_fit, X_val, center_rows, centers, floor, ceiling, backend,
+                     max(ranks), max(neighbors))
     if len(X_val) == 0:
         candidate = (ranks[0], neighbors[0], shrinkages[0], *_DEFAULT_SCALES)
         return search.result(np.nan, candidate)
