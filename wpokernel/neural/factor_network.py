@@ -465,8 +465,8 @@ class LocalScales(nn.Module):
         Scales from a network of the center, or free per center.
     factors : array-like of shape (n_centers, n_features, rank) or None, default=None
         The calibrated local factors :math:`L_k` (``None``: zeros, to be loaded from a state),
-        kept as given, in their own floating dtype (float32 halves their memory; the scales
-        and every product with the factors are computed in float64).
+        kept as given, in their own floating dtype (float32 halves their memory; every
+        product with the factors is formed in float64, their column norms in their dtype).
     factors_dtype : {"float64", "float32"}, default="float64"
         Dtype of the zero factors when ``factors`` is None (that of the state to be loaded).
     """
