@@ -121,8 +121,11 @@ def test_subsets_of_centers_and_free_factors(spirals):
     assert centers.shape == (50, 2)
     # The centers are training points (up to the rounding of the standardization).
     assert all(np.isclose(X, center, rtol=0, atol=1e-12).all(axis=1).any() for center in centers)
-    free = WPOKernelScore(amortized=False, max_steps=10, progress=False, random_state=0).fit(X)
-    assert np.isfinite(free.score(spirals[1]))
+    for structure in ("full", "lowrank"):
+        free = WPOKernelScore(structure=structure, amortized=False, max_steps=10,
+                              progress=False, random_state=0).fit(X)
+        assert np.isfinite(free.score(spirals[1]))
+        assert free.n_train_steps_ == 10
 
 
 @pytest.mark.parametrize("structure", ["full", "diagonal", "lowrank"])
@@ -204,8 +207,9 @@ def test_the_pair_form_training_loss_is_the_held_out_likelihood_of_the_engine(
     from wpokernel.estimators import _wpo_training
     from wpokernel.estimators._wpo_training import dense_loo_loss
 
-    if one_point_blocks:
+    if one_point_blocks:  # and the component terms differentiated 7 centers at a time
         monkeypatch.setattr(_wpo_training, "_BATCH_BLOCK_BYTES", 1)
+        monkeypatch.setattr(_wpo_training, "_COMPONENT_BLOCK", 7)
     from wpokernel.estimators.wpo import _training_batch
     from wpokernel.objectives import negative_log_likelihood
 

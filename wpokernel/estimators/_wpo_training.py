@@ -49,21 +49,20 @@ _PROBE_CHUNK = 64
 _NEIGHBOR_MEMORY_BYTES = 2**28
 # Bytes of the (K, r, points) statistics b of one block of a batch in dense_loo_loss.
 _BATCH_BLOCK_BYTES = 2**29
+# Centers whose per-component terms are differentiated at once.
+_COMPONENT_BLOCK = 4096
 
 
-def _all_scales(model, centers_t):
-    return model.local_scales(centers_t, None)
+def dense_loo_loss(model, x_b, centers_t, excluded, terms=None, scales=None):
+    r"""Mean :math:`-\ell_i` over the batch ``x_b``, every center but ``excluded`` summed.
 
-
-def dense_loo_loss(model, x_b, centers_t, excluded, terms=None):
-    r"""Mean :math:`-\ell_i` over the batch ``x_b``, every center but ``excluded`` summed
-    (``terms``: the :func:`~wpokernel.neural.local_pairs.center_terms` of the model, if
-    computed once for every step).
-
-    The batch is taken a few points at a time (:class:`_HeldOutLoss`), so that a step holds
-    the :math:`(K, r)` statistics of those points only, not of the whole batch.
+    ``terms`` and ``scales`` are the model's
+    :func:`~wpokernel.neural.local_pairs.center_terms` and
+    :meth:`~wpokernel.neural.LocalScales.scales_of_all` of the centers, when made once for
+    every step. The batch is taken a few points at a time (:class:`_HeldOutLoss`), so that a
+    step holds the :math:`(K, r)` statistics of those points only, not of the whole batch.
     """
-    variance, scales = _all_scales(model, centers_t)
+    variance, scales = (model.local_scales(centers_t, None) if scales is None else scales())
     context = (x_b, centers_t, model.factors, model.profile, excluded, terms)
     return _HeldOutLoss.apply(variance, scales, context)
 
@@ -84,18 +83,19 @@ class _HeldOutLoss(torch.autograd.Function):
                                              * x_b.element_size()))
         blocks = [x_b[i0:i0 + step] for i0 in range(0, len(x_b), step)]
         stats = pair_statistics(blocks[0], centers_t, factors, profile, terms)
-        with torch.enable_grad():  # the per-component terms, and their gradient, once per step
-            v, h = variance.detach().requires_grad_(), scales.detach().requires_grad_()
-            component = component_terms(stats, v, h)
-        leaves = ComponentTerms(*(t.detach().requires_grad_() for t in component))
-        grads = [torch.zeros_like(t) for t in component]
+        components = stats._replace(a=None, b=None)  # what the component terms read
+        # The per-component terms once per step; their gradient is accumulated over the
+        # blocks of queries, then carried to the scales (_component_gradients).
+        leaves = ComponentTerms(*(t.requires_grad_() for t in component_terms(
+            stats, variance, scales)))
+        grads = [torch.zeros_like(t) for t in leaves]
         total = 0.0
         for i, x in enumerate(blocks):
             # The previous block's statistics are freed before the next ones are formed.
             stats = stats if i == 0 else pair_statistics(x, centers_t, factors, profile, terms)
             total += _block_loss(stats, leaves, excluded, len(centers_t) - len(excluded), grads)
             del stats
-        grad_variance, grad_scales = torch.autograd.grad(component, (v, h), grads)
+        grad_variance, grad_scales = _component_gradients(components, variance, scales, grads)
         ctx.save_for_backward(grad_variance / len(x_b), grad_scales / len(x_b))
         return torch.as_tensor(total / len(x_b), dtype=scales.dtype, device=scales.device)
 
@@ -104,6 +104,21 @@ class _HeldOutLoss(torch.autograd.Function):
     def backward(ctx, grad_output):
         grad_variance, grad_scales = ctx.saved_tensors
         return grad_output * grad_variance, grad_output * grad_scales, None
+
+
+def _component_gradients(stats, variance, scales, grads):
+    """The gradient in ``variance`` and ``scales`` of a loss whose gradient in their
+    :func:`~wpokernel.neural.local_pairs.component_terms` is ``grads``, a block of centers
+    at a time: the autograd graph of the (K, r, r) terms is never held for all centers."""
+    grad_variance, grad_scales = torch.empty_like(variance), torch.empty_like(scales)
+    for j0 in range(0, len(scales), _COMPONENT_BLOCK):
+        j = slice(j0, j0 + _COMPONENT_BLOCK)
+        with torch.enable_grad():
+            v, h = variance[j].detach().requires_grad_(), scales[j].detach().requires_grad_()
+            block = component_terms(stats._replace(gram=stats.gram[j]), v, h)
+            grad_variance[j], grad_scales[j] = torch.autograd.grad(
+                block, (v, h), [g[j] for g in grads])
+    return grad_variance, grad_scales
 
 
 def _block_loss(stats, leaves, excluded, n_kept, grads):
@@ -150,7 +165,7 @@ def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, term
     position = _center_positions(len(X_fit_t), center_rows)
     gaps = []
     with torch.no_grad():
-        scales = _all_scales(model, centers_t)
+        scales = model.local_scales(centers_t, None)
         for i0 in range(0, len(probe), _PROBE_CHUNK):
             rows = probe[i0:i0 + _PROBE_CHUNK]
             log_k = log_kernels(pair_statistics(X_fit_t[rows], centers_t, model.factors,
@@ -193,6 +208,7 @@ def neighbor_loss(model, X_fit_t, centers_t, neighbors, terms=None):
     stats = neighbor_statistics(X_fit_t, torch.as_tensor(neighbors, device=device), centers_t,
                                 model.factors, model.profile, terms)
     in_batch = torch.zeros(len(centers_t), dtype=torch.bool, device=device)
+    scales = model.scales_of_all(centers_t)
 
     def loss(batch, kept):
         batch_t = torch.as_tensor(batch, device=device)
@@ -200,7 +216,7 @@ def neighbor_loss(model, X_fit_t, centers_t, neighbors, terms=None):
         in_batch[torch.as_tensor(kept, device=device)] = False
         index = stats.index[batch_t]
         pairs = stats._replace(a=stats.a[batch_t], b=stats.b[batch_t], index=index)
-        log_k = log_kernels(pairs, *_all_scales(model, centers_t)).masked_fill(
+        log_k = log_kernels(pairs, *scales()).masked_fill(
             in_batch[index], -torch.inf)
         log_density = torch.logsumexp(log_k, 1) - math.log(len(kept))
         # A point whose nearest centers are all in its batch (rare) has no term this step.

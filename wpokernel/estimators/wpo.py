@@ -477,8 +477,10 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
 
         pair_path = (isinstance(model, LocalScales) and self.objective == "loo_likelihood"
                      and self.max_steps > 0)
-        # The per-center terms of the pair statistics, once for the check and every step.
+        # The per-center terms of the pair statistics and what the scales of every step
+        # share, once for the check and every step.
         terms = center_terms(centers_t, model.factors, model.profile) if pair_path else None
+        scales = model.scales_of_all(centers_t) if pair_path else None
         nearest_loss, self.training_truncation_gap_ = (
             nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng,
                                 terms)
@@ -495,7 +497,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
             if pair_path:
                 excluded = np.setdiff1d(np.arange(len(center_rows)), kept)
                 return dense_loo_loss(model, x_b, centers_t,
-                                      torch.as_tensor(excluded, device=device), terms)
+                                      torch.as_tensor(excluded, device=device), terms, scales)
             kept_t = torch.as_tensor(kept, device=device)
             return loss_function(x_b, centers_t[kept_t], model(centers_t[kept_t], kept_t))
 

@@ -500,16 +500,35 @@ class LocalScales(nn.Module):
 
     def local_scales(self, z_kd, index):
         r"""The floor scales :math:`s_k` (K,) and the column scales :math:`h_k` (K, r) of the
-        centers ``z_kd`` (rows ``index``; ``None``: all of them, in order): :math:`C_k = s_k \operatorname{diag}(f) + L_k
-        \operatorname{diag}(h_k)^2 L_k^\top`, the form :mod:`wpokernel.neural.local_pairs`
-        evaluates."""
-        o_kp = self.mlp((z_kd - self.mean) / self.scale) if hasattr(self, "mlp") else self.raw[index]
+        centers ``z_kd`` (rows ``index``; ``None``: all of them, in order): :math:`C_k = s_k
+        \operatorname{diag}(f) + L_k \operatorname{diag}(h_k)^2 L_k^\top`, the form
+        :mod:`wpokernel.neural.local_pairs` evaluates."""
+        return self._scales(self._outputs((z_kd - self.mean) / self.scale, index),
+                            self._eigenvalues(index))
+
+    def scales_of_all(self, z_kd):
+        """``() -> local_scales(z_kd, None)``, for the steps of a fit: what they do not change
+        (the network's input, the factors' column norms) is computed once, so that a step
+        makes no copy of the centers."""
+        with torch.no_grad():
+            inputs, eigenvalues_kr = (z_kd - self.mean) / self.scale, self._eigenvalues(None)
+        return lambda: self._scales(self._outputs(inputs, None), eigenvalues_kr)
+
+    def _outputs(self, inputs, index):
+        if hasattr(self, "mlp"):
+            return self.mlp(inputs)
+        return self.raw if index is None else self.raw[index]
+
+    def _eigenvalues(self, index):
         # A norm reduction, not factors[index] ** 2: no copy of the (K, d, r) factors. In
         # their storage dtype (float32 norms are good to 1e-7): a float64 one would copy them.
         factors = self.factors if index is None else self.factors[index]
-        eigenvalues_kr = (torch.linalg.vector_norm(factors, dim=1).to(o_kp.dtype).pow(2)
-                          .clamp_min(_TINY))
+        return (torch.linalg.vector_norm(factors, dim=1).to(torch.float64).pow(2)
+                .clamp_min(_TINY))
+
+    def _scales(self, o_kp, eigenvalues_kr):
         ceiling = torch.as_tensor(self.ceiling, dtype=o_kp.dtype, device=o_kp.device)
+        eigenvalues_kr = eigenvalues_kr.to(o_kp.dtype)
         variance_k = (floor_offset(self.profile, self.floor)
                       + ceiling * torch.sigmoid(o_kp[:, 0] + _logit(self.variance / ceiling)))
         # Calibrated factors are below the ceiling already; others start at it.

@@ -88,7 +88,7 @@ def _inverse_profile(profile, like):
 
 # Centers whose factors are copied at once, in the queries' dtype (the factors may be stored
 # in a narrower one) and, for the Gram matrices, times F^-1.
-_FACTOR_CHUNK = 1024
+_FACTOR_CHUNK = 512
 
 
 def _factor_chunks(factors, like):
@@ -143,12 +143,14 @@ def pair_statistics(x, centers, factors, profile=None, terms=None):
         # Centring on the centers' mean keeps |x|^2 - 2 x.z + |z|^2 from cancelling.
         x = x - terms.shift
         xf = x * terms.inverse
-        a = (xf * x).sum(1)[:, None] - 2.0 * xf @ (centers - terms.shift).T + terms.zfz[None, :]
-        # Laid out (N, r, M): batched products of wide blocks, the factors copied a block of
-        # centers at a time.
+        # b laid out (N, r, M): batched products of wide blocks. The factors (and the shifted
+        # centers) are copied a block of centers at a time.
+        a = torch.empty((len(x), len(centers)), dtype=x.dtype, device=x.device)
         b = torch.empty((len(centers), factors.shape[2], len(x)), dtype=x.dtype, device=x.device)
         for j, chunk in _factor_chunks(factors, x):
+            a[:, j] = xf @ (centers[j] - terms.shift).T
             b[j] = torch.matmul(chunk.transpose(1, 2), xf.T)
+        a.mul_(-2.0).add_((xf * x).sum(1)[:, None]).add_(terms.zfz[None, :])
         b -= terms.zfL[:, :, None]
     return PairStatistics(a.clamp_min(0.0), b, terms.gram, terms.log_det_profile, x.shape[1])
 
