@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from wpokernel.reductions import Diagonal, DiagonalLowRank, Full, Isotropic, LowRank
+from wpokernel.reductions import Diagonal, DiagonalLowRank, Full, Isotropic, LowRank, ScaledLowRank
 
 # Small PNGs for the documentation: about 80 pixels per inch is sharp enough on screen.
 FIGURE_DPI = 80
@@ -64,7 +64,8 @@ def relative_error(value, reference):
 
 def dense_covariances(structure, n_centers, n_features):
     """The covariance matrices of a structure of :mod:`wpokernel.reductions`, (N, d, d)."""
-    if not isinstance(structure, (Isotropic, Diagonal, DiagonalLowRank, LowRank, Full)):
+    if not isinstance(structure, (Isotropic, Diagonal, DiagonalLowRank, ScaledLowRank, LowRank,
+                                  Full)):
         raise TypeError(
             f"Expected a covariance structure of wpokernel.reductions, got {structure!r}."
         )
@@ -75,10 +76,12 @@ def dense_covariances(structure, n_centers, n_features):
         return (variance + added)[:, None, None] * eye
     if isinstance(structure, Diagonal):
         return np.einsum("nd,de->nde", np.asarray(structure.variances, float) + added, eye)
-    if isinstance(structure, DiagonalLowRank):
+    if isinstance(structure, (DiagonalLowRank, ScaledLowRank)):
         variance = np.broadcast_to(np.asarray(structure.variance, float), (n_centers,))
         floor = variance[:, None] * np.asarray(structure.profile, float)[None, :] + added
         factors = np.asarray(structure.factors, float)  # (N, d, r)
+        if isinstance(structure, ScaledLowRank):  # fixed factors times their column scales
+            factors = factors * np.asarray(structure.column_scales, float)[:, None, :]
         return np.einsum("nd,de->nde", floor, eye) + factors @ factors.transpose(0, 2, 1)
     if isinstance(structure, LowRank):
         variance = np.broadcast_to(np.asarray(structure.variance, float), (n_centers,))

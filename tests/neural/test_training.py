@@ -182,3 +182,20 @@ def test_minibatches_run_through_seeded_permutations():
     again = Minibatches(10, 4, torch.Generator().manual_seed(0))
     assert all(torch.equal(b, again.next()) for b in drawn)
     assert len(Minibatches(3, 8, torch.Generator()).next()) == 3
+
+
+def test_early_stopping_keeps_the_parameters_not_the_fixed_buffers():
+    # At image scale the local factors of LocalScales are gigabytes: the best state holds
+    # the parameters only, and restoring it leaves the buffers as they are.
+    from wpokernel.neural import EarlyStopping, LocalScales
+    factors = torch.randn(6, 4, 2, dtype=torch.float64)
+    model = LocalScales(6, 4, 2, 8, 1, np.zeros(4), 1.0, 1e-3, 4.0, 0.3, factors=factors)
+    stopping = EarlyStopping(model, 0.0, patience=2)
+    assert set(stopping.best_state) == {name for name, _ in model.named_parameters()}
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    stopping.restore(model)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    assert model.factors is factors

@@ -23,7 +23,6 @@ steps stops improving. :func:`torch_threads` sets the number of intra-op threads
 Torch only: no scikit-learn here.
 """
 
-import copy
 import math
 from contextlib import contextmanager, nullcontext
 from typing import NamedTuple
@@ -51,7 +50,11 @@ def torch_threads(n_threads):
 
 
 class EarlyStopping:
-    """Best validation score, the model state that reached it, and the patience count.
+    """Best validation score, the parameters that reached it, and the patience count.
+
+    Only the parameters are kept and restored: training changes nothing else, and the
+    buffers of the package's networks are fixed (means, floor profiles, and the local
+    factors of :class:`~wpokernel.neural.LocalScales`, gigabytes at image scale).
 
     Parameters
     ----------
@@ -64,22 +67,29 @@ class EarlyStopping:
 
     def __init__(self, model, score, patience):
         self.best_score, self.best_step = score, 0
-        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_state = _parameters(model)
         self.patience, self.bad_rounds = patience, 0
 
     def update(self, model, score, step):
         """Record a validation score; return True when training should stop."""
         if score > self.best_score:
             self.best_score, self.best_step = score, step
-            self.best_state = copy.deepcopy(model.state_dict())
+            self.best_state = _parameters(model)
             self.bad_rounds = 0
         else:
             self.bad_rounds += 1
         return self.bad_rounds >= self.patience
 
     def restore(self, model):
-        """Load the best state into ``model``."""
-        model.load_state_dict(self.best_state)
+        """Load the best parameters into ``model``."""
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                parameter.copy_(self.best_state[name])
+
+
+def _parameters(model):
+    """A copy of every parameter of ``model``, by name."""
+    return {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
 
 
 class TrainingResult(NamedTuple):

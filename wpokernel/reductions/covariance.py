@@ -137,7 +137,8 @@ class CovarianceStructure:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        CovarianceStructure.registry[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # a private base is no structure of a file
+            CovarianceStructure.registry[cls.__name__] = cls
 
     _params = ()
     _shape_param = None  # the parameter whose leading axes are (n_centers, n_features)
@@ -376,7 +377,49 @@ class LowRank(CovarianceStructure):
         return isotropic + (factors @ random.normal((n, r, 1)))[..., 0]
 
 
-class DiagonalLowRank(CovarianceStructure):
+class _ProfiledLowRank(CovarianceStructure):
+    """What :class:`DiagonalLowRank` and :class:`ScaledLowRank` share: the diagonal floor of a
+    profile, the checks of the factors, and the Woodbury evaluation of the low-rank part that
+    ``_low_rank_factors`` and ``_drawn_factors`` give."""
+
+    _shape_param = "factors"
+    _feature_params = ("profile",)
+
+    def _check_floor_and_factors(self, variance, profile, factors, added_variance):
+        self.variance = _param(variance, "variance", (0, 1))
+        _check_nonnegative(self.variance, "variance")
+        self.profile = _param(profile, "profile", (1,))
+        _check_nonnegative(self.profile, "profile")
+        self.factors = _param(factors, "factors", (3,))
+        n, d, _ = self.factors.shape
+        if self.variance.ndim == 1 and self.variance.shape[0] != n:
+            raise ValueError(f"Expected one variance per factor matrix ({n}), "
+                             f"got {self.variance.shape[0]}.")
+        if self.profile.shape[0] != d:
+            raise ValueError(f"Expected a profile of {d} features like the factors, "
+                             f"got {self.profile.shape[0]}.")
+        self.added_variance = _check_added_variance(added_variance)
+
+    def _diagonal(self, ns, n_centers, like):
+        """:math:`D_j`, shape (N, d), in the working library."""
+        variance = _per_center(ns, self.variance, n_centers, like)
+        return variance[:, None] * ns.asarray(self.profile, like=like)[None, :] + self.added_variance
+
+    def _prepare(self, ns, centers):
+        diagonal = self._diagonal(ns, centers.shape[0], centers)
+        return PreparedDiagonalLowRank(ns, centers, _positive(ns, diagonal, "floor variances"),
+                                       self._low_rank_factors(ns, centers))
+
+    def _sample_offsets(self, indices, n_features, random):
+        factors = self._drawn_factors(random, indices)
+        variance = _drawn(random, self.variance, indices)
+        profile = random.ns.asarray(self.profile, like=random.like)
+        std = (variance[:, None] * profile[None, :] + self.added_variance) ** 0.5
+        n, d, r = factors.shape
+        return std * random.normal((n, d)) + (factors @ random.normal((n, r, 1)))[..., 0]
+
+
+class DiagonalLowRank(_ProfiledLowRank):
     r"""A diagonal floor of shared profile under a low-rank part:
     :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + a I + U_j U_j^\top`.
 
@@ -407,29 +450,10 @@ class DiagonalLowRank(CovarianceStructure):
     """
 
     _params = ("variance", "profile", "factors")
-    _shape_param = "factors"
-    _feature_params = ("profile",)
     _scaling_powers = {"profile": 0.0, "factors": 0.5}
 
     def __init__(self, variance, profile, factors, added_variance=0.0):
-        self.variance = _param(variance, "variance", (0, 1))
-        _check_nonnegative(self.variance, "variance")
-        self.profile = _param(profile, "profile", (1,))
-        _check_nonnegative(self.profile, "profile")
-        self.factors = _param(factors, "factors", (3,))
-        n, d, _ = self.factors.shape
-        if self.variance.ndim == 1 and self.variance.shape[0] != n:
-            raise ValueError(f"Expected one variance per factor matrix ({n}), "
-                             f"got {self.variance.shape[0]}.")
-        if self.profile.shape[0] != d:
-            raise ValueError(f"Expected a profile of {d} features like the factors, "
-                             f"got {self.profile.shape[0]}.")
-        self.added_variance = _check_added_variance(added_variance)
-
-    def _diagonal(self, ns, n_centers, like):
-        """:math:`D_j`, shape (N, d), in the working library."""
-        variance = _per_center(ns, self.variance, n_centers, like)
-        return variance[:, None] * ns.asarray(self.profile, like=like)[None, :] + self.added_variance
+        self._check_floor_and_factors(variance, profile, factors, added_variance)
 
     def _low_rank_factors(self, ns, like):
         """:math:`U_j` of every component, in the working library and dtype of ``like``."""
@@ -439,27 +463,15 @@ class DiagonalLowRank(CovarianceStructure):
         """:math:`U_j` of the drawn components ``indices``."""
         return _drawn(random, self.factors, indices)
 
-    def _prepare(self, ns, centers):
-        diagonal = self._diagonal(ns, centers.shape[0], centers)
-        return PreparedDiagonalLowRank(ns, centers, _positive(ns, diagonal, "floor variances"),
-                                       self._low_rank_factors(ns, centers))
 
-    def _sample_offsets(self, indices, n_features, random):
-        factors = self._drawn_factors(random, indices)
-        variance = _drawn(random, self.variance, indices)
-        profile = random.ns.asarray(self.profile, like=random.like)
-        std = (variance[:, None] * profile[None, :] + self.added_variance) ** 0.5
-        n, d, r = factors.shape
-        return std * random.normal((n, d)) + (factors @ random.normal((n, r, 1)))[..., 0]
-
-
-class ScaledLowRank(DiagonalLowRank):
-    r""":class:`DiagonalLowRank` whose low-rank part is fixed factors with per-column scales:
+class ScaledLowRank(_ProfiledLowRank):
+    r"""A diagonal floor of shared profile under fixed factors with per-column scales:
     :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + a I + L_j H_j^2 L_j^\top`,
     :math:`H_j = \operatorname{diag}(h_j)`.
 
-    It is :class:`DiagonalLowRank` with :math:`U_j = L_j H_j`, formed a block of components
-    at a time when prepared and per draw when sampled, so that a mixture can share the
+    It is the covariance of :class:`DiagonalLowRank` with :math:`U_j = L_j H_j` (not a
+    subclass: its ``factors`` are :math:`L_j`, not :math:`U_j`), the product formed a block of
+    components at a time when prepared and per draw when sampled, so that a mixture can share the
     factors :math:`L_j` of the model that rescales them
     (:class:`~wpokernel.neural.LocalScales`) instead of holding a rescaled copy: at image
     scale the factors are gigabytes.
@@ -482,7 +494,7 @@ class ScaledLowRank(DiagonalLowRank):
     _column_params = ("column_scales",)
 
     def __init__(self, variance, profile, factors, column_scales, added_variance=0.0):
-        super().__init__(variance, profile, factors, added_variance)
+        self._check_floor_and_factors(variance, profile, factors, added_variance)
         self.column_scales = _param(column_scales, "column_scales", (2,))
         n, _, r = self.factors.shape
         if tuple(self.column_scales.shape) != (n, r):
