@@ -272,10 +272,12 @@ def test_the_nearest_center_loss_with_every_center_is_the_full_loss():
     everyone = np.array([[j for j in range(n) if j != i] for i in range(n)])
     rng = np.random.RandomState(0)
     terms = center_terms(centers, network.factors, network.profile)
+    scales = network.scales_of_all(centers)
     assert abs(_truncation_gap(network, centers, np.arange(n), centers, everyone, rng,
-                               terms)) < 1e-12
+                               terms, scales)) < 1e-12
     nearest = everyone[:, :5]
-    assert _truncation_gap(network, centers, np.arange(n), centers, nearest, rng, terms) > 0.0
+    assert _truncation_gap(network, centers, np.arange(n), centers, nearest, rng, terms,
+                           scales) > 0.0
     batch, kept = _training_batch(n, np.arange(n), 30, rng)
     excluded = torch.as_tensor(np.setdiff1d(np.arange(n), kept))
     got = neighbor_loss(network, centers, centers, everyone)(batch, kept)

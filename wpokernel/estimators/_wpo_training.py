@@ -159,13 +159,13 @@ def _nearest_centers(X_fit, center_rows, n_neighbors):
     return found[keep].reshape(len(X_fit), n_neighbors)
 
 
-def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms):
+def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms, scales):
     """Mean shortfall of the nearest-center held-out log-density on a probe of points."""
     probe = np.sort(rng.choice(len(X_fit_t), min(_PROBE_POINTS, len(X_fit_t)), replace=False))
     position = _center_positions(len(X_fit_t), center_rows)
     gaps = []
     with torch.no_grad():
-        scales = model.local_scales(centers_t, None)
+        scales = scales()
         for i0 in range(0, len(probe), _PROBE_CHUNK):
             rows = probe[i0:i0 + _PROBE_CHUNK]
             log_k = log_kernels(pair_statistics(X_fit_t[rows], centers_t, model.factors,
@@ -177,11 +177,12 @@ def _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, term
     return float(torch.cat(gaps).mean())
 
 
-def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng, terms):
+def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng, terms, scales):
     """The nearest-center loss if it is needed and accurate at the initialization.
 
-    ``terms`` are the model's :func:`~wpokernel.neural.local_pairs.center_terms`, which the
-    full-sum loss of the same fit uses too.
+    ``terms`` and ``scales`` are the model's :func:`~wpokernel.neural.local_pairs.center_terms`
+    and :meth:`~wpokernel.neural.LocalScales.scales_of_all`, which the full-sum loss of the
+    same fit uses too.
 
     Returns
     -------
@@ -195,20 +196,20 @@ def nearest_center_loss(model, X_fit_t, center_rows, centers_t, batch_size, rng,
     if work < _MIN_WORK_FOR_TRUNCATION or n_centers <= 2 * TRAINING_NEIGHBORS:
         return None, np.nan
     neighbors = _nearest_centers(X_fit_t.cpu().numpy(), center_rows, TRAINING_NEIGHBORS)
-    gap = _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms)
+    gap = _truncation_gap(model, X_fit_t, center_rows, centers_t, neighbors, rng, terms, scales)
     if not gap < TRUNCATION_TOLERANCE:
         return None, gap
-    return neighbor_loss(model, X_fit_t, centers_t, neighbors, terms), gap
+    return neighbor_loss(model, X_fit_t, centers_t, neighbors, terms, scales), gap
 
 
-def neighbor_loss(model, X_fit_t, centers_t, neighbors, terms=None):
+def neighbor_loss(model, X_fit_t, centers_t, neighbors, terms=None, scales=None):
     r"""The loss ``(batch, kept) -> 0-d tensor``: mean :math:`-\ell_i` over the batch rows,
     each point's sum over its centers ``neighbors`` (n_fit, n) that are ``kept``."""
     device = centers_t.device
     stats = neighbor_statistics(X_fit_t, torch.as_tensor(neighbors, device=device), centers_t,
                                 model.factors, model.profile, terms)
     in_batch = torch.zeros(len(centers_t), dtype=torch.bool, device=device)
-    scales = model.scales_of_all(centers_t)
+    scales = model.scales_of_all(centers_t) if scales is None else scales
 
     def loss(batch, kept):
         batch_t = torch.as_tensor(batch, device=device)

@@ -483,7 +483,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         scales = model.scales_of_all(centers_t) if pair_path else None
         nearest_loss, self.training_truncation_gap_ = (
             nearest_center_loss(model, X_fit_t, center_rows, centers_t, self.batch_size, rng,
-                                terms)
+                                terms, scales)
             if pair_path else (None, np.nan))
         self.training_neighbors_ = (None if nearest_loss is None
                                     else _wpo_training.TRAINING_NEIGHBORS)
