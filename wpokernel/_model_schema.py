@@ -116,8 +116,9 @@ class _ShapeWalker:
             if isinstance(item, dict) and "__array__" in item:
                 shape = self.shape(item, f"{where}.covariance.{name}")
                 if name in getattr(structure, "_feature_params", ()):
-                    if shape != (d,):
-                        raise self.error(f"{where}.covariance.{name} has shape {shape}, not ({d},)")
+                    if shape not in ((d,), (n_centers, d)):
+                        raise self.error(f"{where}.covariance.{name} has shape {shape}, not "
+                                         f"({d},) or ({n_centers}, {d})")
                     continue
                 if name in getattr(structure, "_column_params", ()):
                     if len(shape) != 2 or shape[0] != n_centers or shape[1] > d:

@@ -118,17 +118,20 @@ def local_covariances(X, center_index, n_neighbors):
     return np.einsum("kmd,kme->kde", diff_kmd, diff_kmd) / n_neighbors
 
 
-def local_variances(X, center_index, n_neighbors):
+def local_variances(X, center_index, n_neighbors, *, neighbors=None):
     r"""The diagonal of each local covariance, :math:`(\hat C_k)_{ii} = \frac1m \sum_l
     (x_{kl} - z_k)_i^2`, in :math:`O(K d)` memory.
 
-    Parameters are those of :func:`local_covariances`.
+    Parameters are those of :func:`local_covariances`, and ``neighbors`` that of
+    :func:`local_factors` (a wider search to take the ``n_neighbors`` nearest of).
 
     Returns
     -------
     variances : ndarray of shape (n_centers, n_features)
     """
-    neighbors_km = local_neighbors(X, center_index, n_neighbors)
+    neighbors_km = (local_neighbors(X, center_index, n_neighbors) if neighbors is None else
+                    _nearest_of(X, center_index, neighbors, n_neighbors,
+                                check_working_memory(DEFAULT_WORKING_MEMORY_MB)))
     centers = X[center_index]
     variances = np.zeros(centers.shape, dtype=X.dtype)
     for l in range(n_neighbors):  # one (K, d) difference at a time, never (K, m, d)

@@ -10,13 +10,25 @@ Each center :math:`z_k` gets the covariance
 c_{\min}) I`), with :math:`\hat L_k` the head's projection of the local covariance of the center's
 :math:`m` nearest neighbours (the rank-:math:`r` local factors for ``"lowrank"``,
 :mod:`wpokernel.local_covariance`), its eigenvalues clipped at the ceiling, :math:`c_{\min}`
-the covariance floor and :math:`f` the floor's profile: ones (isotropic), or the data's
-per-feature variances shrunk towards their mean, :math:`f \propto (1 - \lambda) v + \lambda
-\bar v`, scaled to a largest entry of 1 — a floor that serves features of very different
-spreads (the border and the centre pixels of an image) at once.
+the covariance floor and :math:`f` the floor's profile (``"lowrank"`` only, besides ones):
 
-The rank :math:`r`, the neighbourhood size :math:`m`, the profile's shrinkage :math:`\lambda`
-and the scales :math:`(\alpha, \sigma^2)` that are not given are chosen by the validation
+* ``"isotropic"``: ones;
+* ``"diagonal"``: the data's per-feature variances shrunk towards their mean,
+  :math:`f \propto (1 - \lambda) v + \lambda \bar v`, scaled to a largest entry of 1 — a
+  floor that serves features of very different spreads (the border and the centre pixels of
+  an image) at once;
+* ``"local"``: one profile per center (:math:`f_k` in place of :math:`f`), the variances its
+  neighbourhood leaves out of the local factors plus a share :math:`\mu` of the data's
+  (shrunk by :math:`10^{-3}`, so that no entry is zero),
+  :math:`f_k = \operatorname{diag}(\hat C_k) - \sum_{l \le \bar r} \lambda_{kl} v_{kl}^2
+  + \mu ((1 - 10^{-3}) v + 10^{-3} \bar v)`, with :math:`\bar r` the largest rank searched —
+  a floor for features that are constant near some centers and not near others (a pixel
+  always dark in one digit's neighbourhood and often lit in another's), which no shared
+  profile can serve.
+
+The rank :math:`r`, the neighbourhood size :math:`m`, the profile (its kind and its weight
+:math:`\lambda` or :math:`\mu`) and the scales :math:`(\alpha, \sigma^2)` that are not given
+are chosen by the validation
 log-likelihood of the mixture, searched in stages so that the cost stays a few dozen mixture
 evaluations on at most 512 validation points (for ``"lowrank"``, one product of those
 points with the factors per group of candidates that share the neighbourhood and the
@@ -41,12 +53,22 @@ from ..neural.factor_network import calibrated_scales, floor_offset, squared_col
 from ..neural.local_pairs import mixture_log_densities
 from ..reductions import mixture_moments
 
-__all__ = ["Initialization", "floor_profile", "initialize"]
+__all__ = ["Initialization", "floor_candidates", "floor_profile", "initialize",
+           "local_floor_profiles"]
 
 _ALPHA_GRID = np.geomspace(0.0625, 4.0, 7)
 # The floor's standard deviation sigma relative to the data's spread (1 in these coordinates).
 _SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
+# For a local profile, sigma relative to the neighbourhood's own left-out spread (1: as it is).
+_LOCAL_SIGMA_GRID = np.geomspace(0.5, 4.0, 7)
 _SHRINKAGE_GRID = (0.0, 0.001, 0.01, 0.1)
+# Share mu of the data's variances in a local profile.
+_LOCAL_WEIGHT_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+# Shrinkage of the data's variances in a local profile: no entry is zero, even for a feature
+# constant in the data.
+_LOCAL_SHRINKAGE = 1e-3
+# Centers whose local profile is corrected at once.
+_LOCAL_BLOCK = 4096
 _RANK_GRID = (10, 20)
 _NEIGHBOR_GRID = (20, 40)
 # Validation points scored per candidate: enough to rank candidates, far fewer than the data.
@@ -63,8 +85,9 @@ class Initialization(NamedTuple):
 
     rank: int
     n_neighbors: int
-    shrinkage: object  # float, or None for the isotropic floor
-    profile: object  # ndarray of shape (n_features,), or None
+    floor: str  # "isotropic", "diagonal" or "local"
+    shrinkage: object  # lambda ("diagonal"), mu ("local"), or None ("isotropic")
+    profile: object  # ndarray of shape (n_features,) or (n_centers, n_features), or None
     alpha: float
     variance: float
     log_likelihood: float
@@ -91,6 +114,51 @@ def floor_profile(X, shrinkage):
     return profile / profile.max()
 
 
+def local_floor_profiles(X, center_index, n_neighbors, factors, neighbors, weight):
+    r"""Profiles :math:`f_k` of the ``"local"`` floor (module docstring), one per center.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data (standardized).
+    center_index : ndarray of shape (n_centers,)
+        Rows of the centers.
+    n_neighbors : int
+        Their neighbourhood size :math:`m`.
+    factors : ndarray of shape (n_centers, n_features, rank)
+        Their local factors from those neighbourhoods
+        (:func:`~wpokernel.local_covariance.local_factors`), in any floating dtype.
+    neighbors : ndarray of shape (n_centers, n) with n >= n_neighbors
+        The wider search the neighbourhoods were taken from, as in ``local_factors``.
+    weight : float
+        :math:`\mu > 0`.
+
+    Returns
+    -------
+    ndarray of shape (n_centers, n_features), in the dtype of ``factors``
+    """
+    return _with_share(_left_out_variances(X, center_index, n_neighbors, factors, neighbors),
+                       X, weight)
+
+
+def _left_out_variances(X, center_index, n_neighbors, factors, neighbors):
+    r""":math:`\operatorname{diag}(\hat C_k) - \sum_l \lambda_{kl} v_{kl}^2`, (K, d), in the
+    dtype of ``factors``."""
+    left_out = local_variances(X, center_index, n_neighbors, neighbors=neighbors)
+    for j0 in range(0, len(left_out), _LOCAL_BLOCK):  # no (K, d, r) copy of the factors
+        j = slice(j0, j0 + _LOCAL_BLOCK)
+        left_out[j] -= np.einsum("kdr,kdr->kd", factors[j], factors[j])
+    # Rounding can leave a variance that the factors explain fully slightly negative.
+    return np.maximum(left_out, 0.0, out=left_out).astype(factors.dtype, copy=False)
+
+
+def _with_share(left_out, X, weight):
+    """The local profiles: the left-out variances plus the share ``weight`` of the data's."""
+    variances = X.var(axis=0)
+    shared = weight * ((1.0 - _LOCAL_SHRINKAGE) * variances + _LOCAL_SHRINKAGE * variances.mean())
+    return left_out + shared.astype(left_out.dtype)
+
+
 class _Search:
     """Scores candidates on the calibration points, one neighbourhood's statistics in memory.
 
@@ -108,13 +176,14 @@ class _Search:
         self.floor, self.ceiling, self.backend = floor, ceiling, backend
         self.max_rank, self.statistic = max_rank, (None, None)
         self.max_neighbors, self.neighbors = max_neighbors, None
+        self.left_out = (None, None)  # the last neighbourhood's left-out variances (local floor)
 
     def part(self, head, rank, n_neighbors):
         """The head's local statistic; factors are computed once at the largest rank tried,
         whose leading columns are the factors of every smaller rank. Only the last
         neighbourhood's statistic is kept: its memory is K d r."""
         if self.statistic[0] != n_neighbors:
-            self.statistic = (None, None)  # freed before the next one is computed
+            self.statistic = self.left_out = (None, None)  # freed before the next are computed
             if head.local_statistic == "factors":
                 if self.neighbors is None:  # one search for every neighbourhood size
                     self.neighbors = local_neighbors(self.X_fit, self.center_rows,
@@ -130,32 +199,48 @@ class _Search:
         part = self.statistic[1]
         return part[:, :, :rank] if head.local_statistic == "factors" else part
 
-    def head(self, rank, shrinkage):
-        profile = None if shrinkage is None else floor_profile(self.X_fit, shrinkage)
+    def head(self, rank, n_neighbors, floor):
+        """The profile of ``floor`` (kind, weight) and the head of ``rank`` over it."""
+        kind, weight = floor
+        if kind == "isotropic":
+            profile = None
+        elif kind == "diagonal":
+            profile = floor_profile(self.X_fit, weight)
+        else:
+            profile = _with_share(self._left_out(n_neighbors), self.X_fit, weight)
         return profile, HEADS[self.structure](self.X_fit.shape[1], rank, profile)
 
-    def build(self, rank, n_neighbors, shrinkage, alpha, variance, *, last=False):
+    def _left_out(self, n_neighbors):
+        """The left-out variances of the neighbourhood's factors at the largest rank."""
+        if self.left_out[0] != n_neighbors:
+            head = HEADS[self.structure](self.X_fit.shape[1], self.max_rank)
+            self.part(head, self.max_rank, n_neighbors)
+            self.left_out = (n_neighbors, _left_out_variances(
+                self.X_fit, self.center_rows, n_neighbors, self.statistic[1], self.neighbors))
+        return self.left_out[1]
+
+    def build(self, rank, n_neighbors, floor, alpha, variance, *, last=False):
         """The candidate's profile, head and structure; ``last``: the search is over, and
         the low-rank structure takes the kept factors themselves (no second copy)."""
-        profile, head = self.head(rank, shrinkage)
+        profile, head = self.head(rank, n_neighbors, floor)
         part = self.part(head, rank, n_neighbors)
         if not (last and head.local_statistic == "factors"):
             return profile, head, head.local_structure(part, alpha, variance, self.floor,
                                                        self.ceiling)
-        self.statistic = (None, None)
+        self.statistic = self.left_out = (None, None)
         # Leading columns of a larger rank are a strided view: copied, and the rest freed.
         part = np.ascontiguousarray(part)
         return profile, head, head.local_structure(part, alpha, variance, self.floor,
                                                    self.ceiling, in_place=True)
 
     def _scores(self, candidates):
-        """Mean calibration log-likelihoods of candidates sharing (n_neighbors, shrinkage)."""
+        """Mean calibration log-likelihoods of candidates sharing (n_neighbors, floor)."""
         if self.structure != "lowrank":
             return [float(mixture_moments(self.X_cal, self.centers, self.build(*c)[2],
                                           backend=self.backend).log_density.mean())
                     for c in candidates]
-        _, n_neighbors, shrinkage = candidates[0][:3]
-        profile, head = self.head(max(c[0] for c in candidates), shrinkage)
+        _, n_neighbors, floor = candidates[0][:3]
+        profile, head = self.head(max(c[0] for c in candidates), n_neighbors, floor)
         factors = self.part(head, head.rank, n_neighbors)
         eigenvalues = squared_column_norms(factors)  # (K, r): the columns are orthogonal
         # The head's local structures (floored_lowrank) as scalings of the same factors.
@@ -168,7 +253,7 @@ class _Search:
         return densities.mean(1).tolist()
 
     def best(self, candidates):
-        """The best of ``candidates`` (rank, n_neighbors, shrinkage, alpha, variance)."""
+        """The best of ``candidates`` (rank, n_neighbors, floor, alpha, variance)."""
         groups = {}
         for candidate in candidates:
             groups.setdefault(candidate[1:3], []).append(candidate)
@@ -177,16 +262,28 @@ class _Search:
 
     def result(self, log_likelihood, candidate):
         profile, head, target = self.build(*candidate, last=True)
-        return Initialization(*candidate[:3], profile, *candidate[3:], log_likelihood, head, target)
+        rank, n_neighbors, floor = candidate[:3]
+        return Initialization(rank, n_neighbors, *floor, profile, *candidate[3:], log_likelihood,
+                              head, target)
 
 
-def initialize(structure, X_fit, X_val, center_rows, centers, *, ranks, neighbors, shrinkages,
+def floor_candidates(kinds):
+    """The (kind, weight) floors of the search for the floor kinds ``kinds``."""
+    weights = {"isotropic": [None], "diagonal": _SHRINKAGE_GRID, "local": _LOCAL_WEIGHT_GRID}
+    return [(kind, weight) for kind in kinds for weight in weights[kind]]
+
+
+def _sigmas(floor):
+    return _LOCAL_SIGMA_GRID if floor[0] == "local" else _SIGMA_GRID
+
+
+def initialize(structure, X_fit, X_val, center_rows, centers, *, ranks, neighbors, floors,
                floor, ceiling, backend, rng):
     """Choose the initialization on the validation points (module docstring).
 
-    ``centers`` are ``X_fit[center_rows]``; ``ranks``, ``neighbors`` and ``shrinkages`` the
-    candidate values (one each where the estimator's parameter fixed it; ``None`` in
-    ``shrinkages`` is the isotropic floor).
+    ``centers`` are ``X_fit[center_rows]``; ``ranks``, ``neighbors`` and ``floors`` the
+    candidate values (one each where the estimator's parameter fixed it; a floor is
+    ``(kind, weight)``, :func:`floor_candidates`); ``floor`` is the covariance floor.
 
     Returns
     -------
@@ -197,13 +294,11 @@ def initialize(structure, X_fit, X_val, center_rows, centers, *, ranks, neighbor
     search = _Search(structure, X_fit, X_val, center_rows, centers, floor, ceiling, backend,
                      max(ranks), max(neighbors))
     if len(X_val) == 0:
-        candidate = (ranks[0], neighbors[0], shrinkages[0], *_DEFAULT_SCALES)
+        candidate = (ranks[0], neighbors[0], floors[0], *_DEFAULT_SCALES)
         return search.result(np.nan, candidate)
-    sigmas = [(1.0, s**2) for s in _SIGMA_GRID]
     # One neighbourhood size at a time (each group is scored before the next is computed).
-    _, best = search.best([(r, m, shrinkages[0], *scales) for m in neighbors for r in ranks
-                           for scales in sigmas])
-    _, best = search.best([(*best[:2], shrinkage, *scales) for shrinkage in shrinkages
-                           for scales in sigmas])
+    _, best = search.best([(r, m, floors[0], 1.0, s**2) for m in neighbors for r in ranks
+                           for s in _sigmas(floors[0])])
+    _, best = search.best([(*best[:2], f, 1.0, s**2) for f in floors for s in _sigmas(f)])
     _, best = search.best([(*best[:3], alpha, best[4]) for alpha in _ALPHA_GRID])
-    return search.result(*search.best([(*best[:4], s**2) for s in _SIGMA_GRID]))
+    return search.result(*search.best([(*best[:4], s**2) for s in _sigmas(best[2])]))

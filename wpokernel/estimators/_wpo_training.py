@@ -115,7 +115,7 @@ def _component_gradients(stats, variance, scales, grads):
         j = slice(j0, j0 + _COMPONENT_BLOCK)
         with torch.enable_grad():
             v, h = variance[j].detach().requires_grad_(), scales[j].detach().requires_grad_()
-            block = component_terms(stats._replace(gram=stats.gram[j]), v, h)
+            block = component_terms(stats.components(j), v, h)
             grad_variance[j], grad_scales[j] = torch.autograd.grad(
                 block, (v, h), [g[j] for g in grads])
     return grad_variance, grad_scales

@@ -21,7 +21,8 @@ Fitting, in four steps, in the standardized coordinates of
    structure needs (the rank-:math:`r` local factors for ``"lowrank"``, no :math:`d \times d`
    matrix; :mod:`wpokernel.local_covariance`), and the map
    :math:`\hat C_k \mapsto \alpha \hat C_k + \sigma^2 \operatorname{diag}(f) + c_{\min} I`
-   with a floor profile :math:`f` (isotropic, or the data's shrunk per-feature variances),
+   with a floor profile :math:`f` (isotropic, the data's shrunk per-feature variances, or
+   one profile per center from its neighbourhood's left-out variances),
    the rank, the neighbourhood size and :math:`(\alpha, \sigma^2)` of best validation
    likelihood (:mod:`~wpokernel.estimators._wpo_init`);
 3. the covariance model starts at these covariances exactly: for ``"lowrank"``,
@@ -75,7 +76,7 @@ from ..neural.local_pairs import center_terms, mixture_log_density
 from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
 from ._base import BaseMixtureScore, UnweightedFitMixin
-from ._wpo_init import _NEIGHBOR_GRID, _RANK_GRID, _SHRINKAGE_GRID, initialize
+from ._wpo_init import _NEIGHBOR_GRID, _RANK_GRID, floor_candidates, initialize
 from . import _wpo_training
 from ._wpo_training import dense_loo_loss, nearest_center_loss
 
@@ -175,11 +176,15 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
     n_neighbors : int or "auto", default="auto"
         Neighbours of the local-PCA covariances (capped at the number of fitting points - 1);
         ``"auto"`` chooses 20 or 40 on validation data.
-    floor : {"auto", "isotropic", "diagonal"}, default="auto"
+    floor : {"auto", "isotropic", "diagonal", "local"}, default="auto"
         Profile of the variance under a ``"lowrank"`` structure's local part: the same in
-        every direction, or the data's per-feature variances shrunk towards their mean
-        (shrinkage 0, 0.001, 0.01 or 0.1, chosen on validation data); ``"auto"`` chooses
-        among all of them. Other structures take ``"isotropic"`` (or ``"auto"``).
+        every direction; the data's per-feature variances shrunk towards their mean
+        (shrinkage 0, 0.001, 0.01 or 0.1, chosen on validation data); or, per center, the
+        per-feature variances its neighbourhood leaves out of the local factors plus a share
+        (1e-4 to 0.1, chosen on validation data) of the data's, for features constant near
+        some centers and not near others (the pixels of an image,
+        :mod:`~wpokernel.estimators._wpo_init`). ``"auto"`` chooses among all of them.
+        Other structures take ``"isotropic"`` (or ``"auto"``).
     amortized : bool, default=True
         Covariances from one network of the center; ``False`` gives every center free
         parameters (no smoothness, so it overfits: offered for comparison).
@@ -228,12 +233,14 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         is formed in float64.
     structure_, rank_, n_neighbors_, covariance_floor_ : str, int, int, float
         Resolved hyper-parameters.
-    floor_ : {"isotropic", "diagonal"}
+    floor_ : {"isotropic", "diagonal", "local"}
         Chosen floor profile.
     floor_shrinkage_ : float or None
-        Shrinkage :math:`\lambda` of the diagonal profile (``None``: isotropic).
+        Shrinkage :math:`\lambda` of the diagonal profile, or share :math:`\mu` of the
+        data's variances in the local profiles (``None``: isotropic).
     floor_profile_ : ndarray of shape (n_features,) or None
-        The profile :math:`f` of the diagonal floor, largest entry 1.
+        The profile :math:`f` of the diagonal floor, largest entry 1 (``None`` for the
+        others; the local profiles, one per center, are ``field_.covariance.profile``).
     calibration_log_likelihood_ : float
         Validation mean log-likelihood of the chosen local-PCA mixture on at most 512
         validation points (standardized coordinates; NaN without validation points).
@@ -281,7 +288,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         **BaseMixtureScore._parameter_constraints,
         "structure": one_of("auto", *HEADS),
         "rank": real_or_option(positive_int, "auto"),
-        "floor": one_of("auto", "isotropic", "diagonal"),
+        "floor": one_of("auto", "isotropic", "diagonal", "local"),
         "objective": one_of(*OBJECTIVES),
         "n_centers": optional(positive_int),
         "center_selection": one_of("random", "kmeans++"),
@@ -363,10 +370,10 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
             ("full" if d <= _MAX_FULL_AUTO_DIMENSION else "lowrank")
             if self.structure == "auto" else self.structure
         )
-        if self.floor == "diagonal" and self.structure_ != "lowrank":
+        if self.floor in ("diagonal", "local") and self.structure_ != "lowrank":
             raise ValueError(f"Expected floor='isotropic' or 'auto' with structure="
-                             f"{self.structure_!r}, got floor='diagonal': only the 'lowrank' "
-                             "structure has a floor under its local part.")
+                             f"{self.structure_!r}, got floor={self.floor!r}: only the "
+                             "'lowrank' structure has a floor under its local part.")
         # X is standardized, so its spread is 1 up to rounding.
         scale = float(np.sqrt(X.var(axis=0).mean()))
         self.covariance_floor_ = float(_RELATIVE_COVARIANCE_FLOOR * scale**2
@@ -379,11 +386,11 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         return scale
 
     def _candidates(self, n_features, n_fit):
-        """Candidate ranks, neighbourhood sizes and floor shrinkages (module docstring)."""
+        """Candidate ranks, neighbourhood sizes and (kind, weight) floors (module docstring)."""
         neighbors = sorted({min(m, n_fit - 1) for m in (
             _NEIGHBOR_GRID if self.n_neighbors == "auto" else (self.n_neighbors,))})
         if self.structure_ != "lowrank":
-            return [min(n_features, _DEFAULT_RANK)], neighbors, [None]
+            return [min(n_features, _DEFAULT_RANK)], neighbors, floor_candidates(["isotropic"])
         if self.rank == "auto":
             ranks = sorted({min(r, n_features) for r in _RANK_GRID})
         else:
@@ -393,9 +400,8 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
                               f"{n_features} features and {max(neighbors)} neighbours give; "
                               f"using rank {limit}.", UserWarning, stacklevel=4)
             ranks = [min(self.rank, limit)]
-        shrinkages = {"isotropic": [None], "diagonal": list(_SHRINKAGE_GRID),
-                      "auto": [None, *_SHRINKAGE_GRID]}[self.floor]
-        return ranks, neighbors, shrinkages
+        kinds = ["isotropic", "diagonal", "local"] if self.floor == "auto" else [self.floor]
+        return ranks, neighbors, floor_candidates(kinds)
 
     def _new_model(self, n_centers, n_features, mean, scale, seed, init):
         """The covariance model: scales of the calibrated local factors (``"lowrank"``), or a
@@ -445,14 +451,14 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
 
     def _initialize(self, X_fit, X_val, center_rows, centers, scale, rng):
         """Local PCA, calibration and distillation; return the model and the centers tensor."""
-        ranks, neighbors, shrinkages = self._candidates(X_fit.shape[1], len(X_fit))
+        ranks, neighbors, floors = self._candidates(X_fit.shape[1], len(X_fit))
         init = initialize(self.structure_, X_fit, X_val, center_rows, centers, ranks=ranks,
-                          neighbors=neighbors, shrinkages=shrinkages,
+                          neighbors=neighbors, floors=floors,
                           floor=self.covariance_floor_, ceiling=self.covariance_ceiling_,
                           backend=self.backend, rng=rng)
         self.rank_, self.n_neighbors_ = init.rank, init.n_neighbors
-        self.floor_ = "isotropic" if init.shrinkage is None else "diagonal"
-        self.floor_shrinkage_, self.floor_profile_ = init.shrinkage, init.profile
+        self.floor_, self.floor_shrinkage_ = init.floor, init.shrinkage
+        self.floor_profile_ = init.profile if init.floor == "diagonal" else None
         self.local_scale_, self.local_variance_ = init.alpha, init.variance
         self.calibration_log_likelihood_ = init.log_likelihood
         device = self._training_device()

@@ -137,7 +137,7 @@ class _LowRankHead:
 
     def __init__(self, n_features, rank, profile=None):
         self.n_features, self.rank = n_features, rank
-        self.profile = None if profile is None else torch.as_tensor(profile, dtype=torch.float64)
+        self.profile = _profile_tensor(profile)
         self.n_outputs = 1 + n_features * rank
 
     def covariance(self, o_kp, scale, floor, ceiling):
@@ -223,7 +223,7 @@ def _floor_diagonal(covariance, like):
     profile = (torch.ones(d, dtype=like.dtype, device=like.device)
                if not hasattr(covariance, "profile")
                else torch.as_tensor(covariance.profile, dtype=like.dtype, device=like.device))
-    return variance[:, None] * profile[None, :] + covariance.added_variance
+    return variance[:, None] * profile.expand(n, d) + covariance.added_variance
 
 
 #: Covariance structure name -> head class.
@@ -306,8 +306,20 @@ def lowrank_gaussian_kl(target_variance, target_factors, variance, factors):
 
 # ---------------------------------------------------------------------------- network
 def _placeholder(profile, n_features):
-    """The profile entry of a network's config: its values travel in the state dict."""
-    return None if profile is None else np.ones(n_features)
+    """The profile entry of a network's config: its values travel in the state dict (a
+    profile per center is declared by ``profile_per_center`` instead: no (K, d) config)."""
+    return None if profile is None or np.ndim(profile) == 2 else np.ones(n_features)
+
+
+def _profile_tensor(profile):
+    """A floor profile as a tensor: float64 when shared, (d,); one per center, (K, d), kept
+    in its own floating dtype (float32 halves it at image scale), as the local factors."""
+    if profile is None:
+        return None
+    profile = torch.as_tensor(profile)
+    if profile.ndim == 2 and profile.dtype in _FACTOR_DTYPES.values():
+        return profile
+    return profile.to(torch.float64)
 
 
 def _profile_buffer(module, profile):
@@ -315,7 +327,9 @@ def _profile_buffer(module, profile):
     return it, or ``None``."""
     if profile is None:
         return None
-    module.register_buffer("profile", torch.as_tensor(profile, dtype=torch.float64).clone())
+    profile = _profile_tensor(profile)
+    # A profile per center is kept as given, as the factors: at image scale it is (K, d).
+    module.register_buffer("profile", profile if profile.ndim == 2 else profile.clone())
     return module.profile
 
 
@@ -459,8 +473,10 @@ class LocalScales(nn.Module):
         :math:`c_{\min}` and :math:`c_{\max}`.
     variance : float
         Calibrated floor scale :math:`\sigma^2`.
-    profile : array-like of shape (n_features,) or None, default=None
-        Floor profile :math:`f` (``None``: isotropic).
+    profile : array-like of shape (n_features,) or (n_centers, n_features), or None, default=None
+        Floor profile :math:`f`, shared or one per center :math:`f_k` (``None``: isotropic,
+        unless ``profile_per_center``). One per center is kept in its own floating dtype, as
+        the factors.
     amortized : bool, default=True
         Scales from a network of the center, or free per center.
     factors : array-like of shape (n_centers, n_features, rank) or None, default=None
@@ -469,16 +485,23 @@ class LocalScales(nn.Module):
         product with the factors is formed in float64, their column norms in their dtype).
     factors_dtype : {"float64", "float32"}, default="float64"
         Dtype of the zero factors when ``factors`` is None (that of the state to be loaded).
+    profile_per_center : bool, default=False
+        With ``profile`` None: a zero profile per center, of shape (n_centers, n_features)
+        and dtype ``factors_dtype``, to be loaded from a state.
     """
 
     def __init__(self, n_centers, n_features, rank, width, depth, mean, scale, floor, ceiling,
-                 variance, profile=None, amortized=True, factors=None, factors_dtype="float64"):
+                 variance, profile=None, amortized=True, factors=None, factors_dtype="float64",
+                 profile_per_center=False):
         super().__init__()
+        if profile is None and profile_per_center:
+            profile = torch.zeros(n_centers, n_features, dtype=_FACTOR_DTYPES[factors_dtype])
         self.config = {"n_centers": n_centers, "n_features": n_features, "rank": rank,
                        "width": width, "depth": depth, "mean": np.zeros(n_features),
                        "scale": float(scale), "floor": float(floor), "ceiling": float(ceiling),
                        "variance": float(variance), "profile": _placeholder(profile, n_features),
-                       "amortized": bool(amortized)}
+                       "amortized": bool(amortized),
+                       "profile_per_center": profile is not None and np.ndim(profile) == 2}
         self.profile = _profile_buffer(self, profile)
         # Kept as given, not copied: at image scale the factors are gigabytes.
         if factors is None:
@@ -540,7 +563,10 @@ class LocalScales(nn.Module):
         """Return the covariance structure of the centers ``z_kd`` (rows ``index``)."""
         variance_k, scales_kr = self.local_scales(z_kd, index)
         factors = self.factors if index is None else self.factors[index]
-        return _lowrank(variance_k, self.profile, factors * scales_kr[:, None, :])
+        profile = self.profile
+        if index is not None and profile is not None and profile.ndim == 2:
+            profile = profile[index]
+        return _lowrank(variance_k, profile, factors * scales_kr[:, None, :])
 
     def mixture_structure(self, z_kd):
         r"""The covariances of every center ``z_kd`` (all of them, in order) as a

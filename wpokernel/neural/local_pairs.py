@@ -9,7 +9,9 @@ initialization) has the covariance
     \quad H_j = \operatorname{diag}(h_j),
 
 with fixed local factors :math:`L_j` (:math:`d \times r`), a fixed floor profile :math:`f`
-(ones for an isotropic floor) and only the :math:`1 + r` scalars :math:`s_j, h_j` free. With
+(ones for an isotropic floor; or one profile :math:`f_j` per center, :math:`F_j =
+\operatorname{diag}(f_j)` in place of :math:`F` below) and only the :math:`1 + r` scalars
+:math:`s_j, h_j` free. With
 :math:`\delta_{ij} = x_i - z_j` and the statistics that do not depend on those scalars,
 
 .. math::
@@ -58,7 +60,7 @@ class PairStatistics(NamedTuple):
     a: torch.Tensor  # (M, N) or (M, n)
     b: torch.Tensor  # (N, r, M) or (M, n, r)
     gram: torch.Tensor  # (N, r, r): Q_j of every center
-    log_det_profile: float
+    log_det_profile: object  # float, or (N,) tensor for a profile per center
     n_features: int
     index: object = None  # (M, n) tensor of center indices, or None
 
@@ -67,23 +69,46 @@ class PairStatistics(NamedTuple):
         b = self.b[:, :rank] if self.index is None else self.b[..., :rank]
         return self._replace(b=b, gram=self.gram[:, :rank, :rank])
 
+    def components(self, j):
+        """What :func:`component_terms` reads, of the centers ``j`` only (no pairs)."""
+        log_det = self.log_det_profile
+        return self._replace(a=None, b=None, gram=self.gram[j],
+                             log_det_profile=log_det[j] if torch.is_tensor(log_det) else log_det)
+
 
 class CenterTerms(NamedTuple):
     """The per-center parts of :func:`pair_statistics`, fixed while only the scales change."""
 
     shift: torch.Tensor  # (d,), the centers' mean
-    inverse: torch.Tensor  # (d,), 1 / f
+    # (d,), 1 / f; or, for a profile per center, the (N, d) profiles f_j themselves, in their
+    # storage dtype (float32 at image scale), inverted a block of centers at a time.
+    inverse: torch.Tensor
     zfz: torch.Tensor  # (N,), z^T F^-1 z of the shifted centers
     zfL: torch.Tensor  # (N, r), L^T F^-1 z
     gram: torch.Tensor  # (N, r, r), Q
-    log_det_profile: float
+    log_det_profile: object  # float, or (N,) tensor for a profile per center
 
 
 def _inverse_profile(profile, like):
     d = like.shape[-1]
     if profile is None:
         return torch.ones(d, dtype=like.dtype, device=like.device), 0.0
+    if profile.ndim == 2:  # one per center: no (N, d) copy in the wider dtype
+        profile = profile.to(like.device)
+        log_det = torch.empty(len(profile), dtype=like.dtype, device=like.device)
+        for j0 in range(0, len(profile), _FACTOR_CHUNK):
+            j = slice(j0, j0 + _FACTOR_CHUNK)
+            log_det[j] = torch.log(profile[j].to(like.dtype)).sum(1)
+        return profile, log_det
     return 1.0 / profile.to(like), float(torch.log(profile).sum())
+
+
+def _inverse_rows(inverse, j, like):
+    """:math:`1 / f_j` of the centers ``j``, (b, d), or the shared :math:`1 / f`, (1, d), in
+    the dtype of ``like`` (``inverse`` as in :class:`CenterTerms`)."""
+    if inverse.ndim == 2:
+        return 1.0 / inverse[j].to(like.dtype)
+    return inverse[None].to(like.dtype)
 
 
 # Centers whose factors are copied at once, in the queries' dtype (the factors may be stored
@@ -108,14 +133,18 @@ def center_terms(centers, factors, profile=None):
     with torch.no_grad():
         shift = centers.mean(0)
         inverse, log_det = _inverse_profile(profile, centers)
-        zf = (centers - shift) * inverse
         n, _, r = factors.shape
+        zfz = torch.empty(n, dtype=centers.dtype, device=centers.device)
         zfL = torch.empty((n, r), dtype=centers.dtype, device=centers.device)
         gram = torch.empty((n, r, r), dtype=centers.dtype, device=centers.device)
         for j, chunk in _factor_chunks(factors, centers):
-            zfL[j] = torch.einsum("nd,ndr->nr", zf[j], chunk)
-            gram[j] = torch.einsum("ndr,nds->nrs", chunk * inverse[None, :, None], chunk)
-        return CenterTerms(shift, inverse, (zf * (centers - shift)).sum(1), zfL, gram, log_det)
+            inverse_j = _inverse_rows(inverse, j, centers)
+            shifted = centers[j] - shift
+            zf = shifted * inverse_j
+            zfz[j] = (zf * shifted).sum(1)
+            zfL[j] = torch.einsum("nd,ndr->nr", zf, chunk)
+            gram[j] = torch.einsum("ndr,nds->nrs", chunk * inverse_j[:, :, None], chunk)
+        return CenterTerms(shift, inverse, zfz, zfL, gram, log_det)
 
 
 def pair_statistics(x, centers, factors, profile=None, terms=None):
@@ -128,8 +157,9 @@ def pair_statistics(x, centers, factors, profile=None, terms=None):
     factors : tensor of shape (N, d, r)
         Fixed local factors :math:`L_j`, in the dtype of ``x`` or a narrower one (their
         products are formed in the dtype of ``x``).
-    profile : tensor of shape (d,) or None, default=None
-        Floor profile :math:`f`, positive (``None``: ones).
+    profile : tensor of shape (d,) or (N, d), or None, default=None
+        Floor profile :math:`f`, positive, shared or one per center :math:`f_j` (``None``:
+        ones).
     terms : CenterTerms or None, default=None
         :func:`center_terms` of the same centers, factors and profile, when they serve many
         calls (training steps).
@@ -142,15 +172,23 @@ def pair_statistics(x, centers, factors, profile=None, terms=None):
         terms = center_terms(centers, factors, profile) if terms is None else terms
         # Centring on the centers' mean keeps |x|^2 - 2 x.z + |z|^2 from cancelling.
         x = x - terms.shift
-        xf = x * terms.inverse
         # b laid out (N, r, M): batched products of wide blocks. The factors (and the shifted
         # centers) are copied a block of centers at a time.
         a = torch.empty((len(x), len(centers)), dtype=x.dtype, device=x.device)
         b = torch.empty((len(centers), factors.shape[2], len(x)), dtype=x.dtype, device=x.device)
-        for j, chunk in _factor_chunks(factors, x):
-            a[:, j] = xf @ (centers[j] - terms.shift).T
-            b[j] = torch.matmul(chunk.transpose(1, 2), xf.T)
-        a.mul_(-2.0).add_((xf * x).sum(1)[:, None]).add_(terms.zfz[None, :])
+        if terms.inverse.ndim == 1:
+            xf = x * terms.inverse
+            for j, chunk in _factor_chunks(factors, x):
+                a[:, j] = xf @ (centers[j] - terms.shift).T
+                b[j] = torch.matmul(chunk.transpose(1, 2), xf.T)
+            a.mul_(-2.0).add_((xf * x).sum(1)[:, None])
+        else:  # x^T F_j^-1 x differs per center: one more product per block
+            for j, chunk in _factor_chunks(factors, x):
+                inverse_j = _inverse_rows(terms.inverse, j, x)
+                a[:, j] = (x * x) @ inverse_j.T - 2.0 * (x @ (inverse_j * (centers[j]
+                                                                         - terms.shift)).T)
+                b[j] = torch.matmul((chunk * inverse_j[:, :, None]).transpose(1, 2), x.T)
+        a.add_(terms.zfz[None, :])
         b -= terms.zfL[:, :, None]
     return PairStatistics(a.clamp_min(0.0), b, terms.gram, terms.log_det_profile, x.shape[1])
 
@@ -183,9 +221,12 @@ def neighbor_statistics(x, index, centers, factors, profile=None, terms=None, *,
         b = torch.empty((*index.shape, factors.shape[2]), dtype=x.dtype, device=x.device)
         for i0 in range(0, len(x), chunk):
             i = slice(i0, i0 + chunk)
-            delta = (x[i, None, :] - centers[index[i]]) * inverse  # (c, n, d)
-            a[i] = (delta * delta / inverse).sum(-1)
-            b[i] = torch.einsum("cnd,cndr->cnr", delta, factors[index[i]].to(x.dtype))
+            delta = x[i, None, :] - centers[index[i]]  # (c, n, d)
+            inverse_i = (1.0 / inverse[index[i]].to(x.dtype) if inverse.ndim == 2
+                         else inverse.to(x.dtype))
+            scaled = delta * inverse_i
+            a[i] = (scaled * delta).sum(-1)
+            b[i] = torch.einsum("cnd,cndr->cnr", scaled, factors[index[i]].to(x.dtype))
     return PairStatistics(a, b, terms.gram, terms.log_det_profile, x.shape[1], index)
 
 
@@ -315,7 +356,8 @@ def mixture_log_densities(x, centers, factors, profile, candidates, *, max_pairs
         for j0 in range(0, n, step):
             j = slice(j0, min(n, j0 + step))
             # Each block is centred on its own centers: the statistics do not depend on it.
-            stats = pair_statistics(x, centers[j], factors[j], profile)
+            profile_j = profile[j] if profile is not None and profile.ndim == 2 else profile
+            stats = pair_statistics(x, centers[j], factors[j], profile_j)
             block = torch.stack([
                 torch.logsumexp(log_kernels(stats.leading(h.shape[1]), v[j], h[j]), 1)
                 for v, h in candidates])

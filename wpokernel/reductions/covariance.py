@@ -22,8 +22,9 @@ Structures:
 * :class:`LowRank` — :math:`C_j = \sigma_j^2 I + U_j U_j^\top`, ``U_j`` of shape ``(d, r)``,
   inverted with the Woodbury identity and the matrix determinant lemma; no ``d x d`` matrix
   is ever formed.
-* :class:`DiagonalLowRank` — :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + U_j U_j^\top`,
-  a per-feature floor of shared profile :math:`f` under the low-rank part, the same way.
+* :class:`DiagonalLowRank` — :math:`C_j = \sigma_j^2 \operatorname{diag}(f_j) + U_j U_j^\top`,
+  a per-feature floor of profile :math:`f_j` (shared, :math:`f_j = f`, or one per center)
+  under the low-rank part, the same way.
 * :class:`ScaledLowRank` — :class:`DiagonalLowRank` with :math:`U_j = L_j \operatorname{diag}(h_j)`
   held as fixed factors and column scales (one copy of factors a model shares).
 * :class:`Full` — any symmetric positive definite :math:`C_j`, through its Cholesky factor.
@@ -142,7 +143,7 @@ class CovarianceStructure:
 
     _params = ()
     _shape_param = None  # the parameter whose leading axes are (n_centers, n_features)
-    # Parameters with one axis, the features, shared by every center (not per center).
+    # Parameters of shape (d,), shared by every center, or (N, d), one row per center.
     _feature_params = ()
     # Power of c with which each parameter scales when the covariance is multiplied by c
     # (variances scale with c, factors and Cholesky-free square roots with sqrt(c)).
@@ -201,8 +202,9 @@ class CovarianceStructure:
         for name in self._params:
             value = getattr(self, name)
             # Shared by role, not by shape alone: a feature profile of shape (d,) stays whole
-            # even when d equals the number of components.
-            if name not in self._feature_params and value.ndim > 0:
+            # even when d equals the number of components; one of shape (N, d) is sliced.
+            shared = value.ndim == 0 or (name in self._feature_params and value.ndim == 1)
+            if not shared:
                 setattr(new, name, value[start:stop])
         return new
 
@@ -388,22 +390,24 @@ class _ProfiledLowRank(CovarianceStructure):
     def _check_floor_and_factors(self, variance, profile, factors, added_variance):
         self.variance = _param(variance, "variance", (0, 1))
         _check_nonnegative(self.variance, "variance")
-        self.profile = _param(profile, "profile", (1,))
+        self.profile = _param(profile, "profile", (1, 2))
         _check_nonnegative(self.profile, "profile")
         self.factors = _param(factors, "factors", (3,))
         n, d, _ = self.factors.shape
         if self.variance.ndim == 1 and self.variance.shape[0] != n:
             raise ValueError(f"Expected one variance per factor matrix ({n}), "
                              f"got {self.variance.shape[0]}.")
-        if self.profile.shape[0] != d:
-            raise ValueError(f"Expected a profile of {d} features like the factors, "
-                             f"got {self.profile.shape[0]}.")
+        if tuple(self.profile.shape) not in ((d,), (n, d)):
+            raise ValueError(f"Expected a profile of shape ({d},) or ({n}, {d}) like the "
+                             f"factors, got {tuple(self.profile.shape)}.")
         self.added_variance = _check_added_variance(added_variance)
 
     def _diagonal(self, ns, n_centers, like):
         """:math:`D_j`, shape (N, d), in the working library."""
         variance = _per_center(ns, self.variance, n_centers, like)
-        return variance[:, None] * ns.asarray(self.profile, like=like)[None, :] + self.added_variance
+        profile = ns.asarray(self.profile, like=like)
+        return variance[:, None] * (profile if profile.ndim == 2 else profile[None, :]) \
+            + self.added_variance
 
     def _prepare(self, ns, centers):
         diagonal = self._diagonal(ns, centers.shape[0], centers)
@@ -413,17 +417,18 @@ class _ProfiledLowRank(CovarianceStructure):
     def _sample_offsets(self, indices, n_features, random):
         factors = self._drawn_factors(random, indices)
         variance = _drawn(random, self.variance, indices)
-        profile = random.ns.asarray(self.profile, like=random.like)
-        std = (variance[:, None] * profile[None, :] + self.added_variance) ** 0.5
+        profile = (_drawn(random, self.profile, indices) if self.profile.ndim == 2
+                   else random.ns.asarray(self.profile, like=random.like)[None, :])
+        std = (variance[:, None] * profile + self.added_variance) ** 0.5
         n, d, r = factors.shape
         return std * random.normal((n, d)) + (factors @ random.normal((n, r, 1)))[..., 0]
 
 
 class DiagonalLowRank(_ProfiledLowRank):
-    r"""A diagonal floor of shared profile under a low-rank part:
-    :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + a I + U_j U_j^\top`.
+    r"""A diagonal floor of a profile under a low-rank part:
+    :math:`C_j = \sigma_j^2 \operatorname{diag}(f_j) + a I + U_j U_j^\top`.
 
-    With :math:`D_j = \sigma_j^2 \operatorname{diag}(f) + a I` and
+    With :math:`D_j = \sigma_j^2 \operatorname{diag}(f_j) + a I` and
     :math:`M_j = I_r + U_j^\top D_j^{-1} U_j = L_j L_j^\top`, the Woodbury identity and the
     determinant lemma give
 
@@ -435,14 +440,16 @@ class DiagonalLowRank(_ProfiledLowRank):
     so that, as for :class:`LowRank`, work and memory scale with ``d r``. A profile of ones is
     :class:`LowRank`; a profile proportional to the data's per-feature variances is a floor
     that fits features of very different spreads (the border and the centre pixels of an
-    image) at once.
+    image) at once; a profile per center (the residual variances of each center's own
+    neighbourhood) fits features that are constant near some centers and not near others.
 
     Parameters
     ----------
     variance : float or array-like of shape (n_centers,)
         Scale :math:`\sigma_j^2 \ge 0` of the floor, shared or one per center.
-    profile : array-like of shape (n_features,)
-        Per-feature profile :math:`f_k \ge 0` of the floor, shared by every center.
+    profile : array-like of shape (n_features,) or (n_centers, n_features)
+        Per-feature profile :math:`f_j \ge 0` of the floor, shared by every center or one
+        per center; float32 is kept, as for the factors.
     factors : array-like of shape (n_centers, n_features, rank)
         Low-rank factors :math:`U_j`.
     added_variance : float, default=0.0
@@ -465,8 +472,8 @@ class DiagonalLowRank(_ProfiledLowRank):
 
 
 class ScaledLowRank(_ProfiledLowRank):
-    r"""A diagonal floor of shared profile under fixed factors with per-column scales:
-    :math:`C_j = \sigma_j^2 \operatorname{diag}(f) + a I + L_j H_j^2 L_j^\top`,
+    r"""A diagonal floor of a profile under fixed factors with per-column scales:
+    :math:`C_j = \sigma_j^2 \operatorname{diag}(f_j) + a I + L_j H_j^2 L_j^\top`,
     :math:`H_j = \operatorname{diag}(h_j)`.
 
     It is the covariance of :class:`DiagonalLowRank` with :math:`U_j = L_j H_j` (not a
