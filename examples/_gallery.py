@@ -78,7 +78,8 @@ def dense_covariances(structure, n_centers, n_features):
         return np.einsum("nd,de->nde", np.asarray(structure.variances, float) + added, eye)
     if isinstance(structure, (DiagonalLowRank, ScaledLowRank)):
         variance = np.broadcast_to(np.asarray(structure.variance, float), (n_centers,))
-        floor = variance[:, None] * np.asarray(structure.profile, float)[None, :] + added
+        # A profile (d,) shared by every center, or one per center (N, d).
+        floor = variance[:, None] * np.asarray(structure.profile, float) + added
         factors = np.asarray(structure.factors, float)  # (N, d, r)
         if isinstance(structure, ScaledLowRank):  # fixed factors times their column scales
             factors = factors * np.asarray(structure.column_scales, float)[:, None, :]

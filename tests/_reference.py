@@ -18,11 +18,12 @@ def dense_covariances(covariance, n_centers, n_features):
         return np.stack([np.diag(v + a) for v in np.asarray(covariance.variances)])
     if name in ("DiagonalLowRank", "ScaledLowRank"):
         var = np.broadcast_to(np.asarray(covariance.variance, float), (n_centers,))
-        profile = np.asarray(covariance.profile, float)
+        # A profile shared by every center, or one per center.
+        profiles = np.broadcast_to(np.asarray(covariance.profile, float), (n_centers, n_features))
         U = np.asarray(covariance.factors, float)
         if name == "ScaledLowRank":
             U = np.stack([u * h for u, h in zip(U, np.asarray(covariance.column_scales))])
-        return np.stack([np.diag(v * profile + a) + u @ u.T for v, u in zip(var, U)])
+        return np.stack([np.diag(v * f + a) + u @ u.T for v, f, u in zip(var, profiles, U)])
     if name == "LowRank":
         var = np.broadcast_to(np.asarray(covariance.variance, float), (n_centers,))
         U = np.asarray(covariance.factors)

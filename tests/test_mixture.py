@@ -24,6 +24,9 @@ def _field(structure, rng, library=np.asarray):
         "scaled-lowrank": ScaledLowRank(rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, D),
                                         rng.normal(size=(N, D, 2)).astype(np.float32),
                                         rng.uniform(0.2, 3.0, (N, 2))),
+        "scaled-lowrank-per-center": ScaledLowRank(
+            rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, (N, D)).astype(np.float32),
+            rng.normal(size=(N, D, 2)).astype(np.float32), rng.uniform(0.2, 3.0, (N, 2))),
         "full": Full(A @ A.transpose(0, 2, 1) + 0.1 * np.eye(D)),
     }[structure]
     centers = rng.normal(size=(N, D))
@@ -31,7 +34,8 @@ def _field(structure, rng, library=np.asarray):
     return GaussianMixtureField(library(centers), cov, library(log_w), beta=BETA), centers, log_w
 
 
-STRUCTURES = ["isotropic", "diagonal", "lowrank", "diagonal-lowrank", "scaled-lowrank", "full"]
+STRUCTURES = ["isotropic", "diagonal", "lowrank", "diagonal-lowrank", "scaled-lowrank",
+              "scaled-lowrank-per-center", "full"]
 
 
 def _scipy_density(field, centers, log_w, x, noise):

@@ -41,6 +41,8 @@ MODELS = {
     "empirical": (EmpiricalScore(bandwidth="scott", **QUIET), {}),
     "wpo-full": (WPOKernelScore(**FAST_WPO), {}),
     "wpo-lowrank": (WPOKernelScore(structure="lowrank", rank=1, **FAST_WPO), {}),
+    "wpo-lowrank-local": (WPOKernelScore(structure="lowrank", rank=1, floor="local", **FAST_WPO),
+                          {}),
     "wpo-diagonal-free": (WPOKernelScore(structure="diagonal", amortized=False, **FAST_WPO), {}),
     "interpolant": (StochasticInterpolant(target="scott", interpolant="sbdm", gamma="sqrt", **FAST), {}),
     "interpolant-wpo": (StochasticInterpolant(target=WPOKernelScore(max_steps=5, random_state=0,

@@ -20,19 +20,21 @@ def _problem(profile, seed=0, m=7, n=5, d=6, r=3):
     x = rng.normal(size=(m, d)) * 3.0 + 10.0  # far from the origin: the centring matters
     z = rng.normal(size=(n, d)) + 10.0
     L = rng.normal(size=(n, d, r))
-    f = None if profile is None else rng.uniform(0.05, 1.0, d)
+    # A shared profile, or one per center (the local floor).
+    f = {None: None, "diagonal": (d,), "per-center": (n, d)}[profile]
+    f = None if f is None else rng.uniform(0.05, 1.0, f)
     s = rng.uniform(0.1, 2.0, n)
     h = rng.uniform(0.2, 3.0, (n, r))
     return x, z, L, f, s, h
 
 
 def _dense(z, L, f, s, h):
-    d = z.shape[1]
-    F = np.eye(d) if f is None else np.diag(f)
-    return [s[j] * F + (L[j] * h[j]) @ (L[j] * h[j]).T for j in range(len(z))]
+    n, d = z.shape
+    f = np.ones((n, d)) if f is None else np.broadcast_to(f, (n, d))
+    return [s[j] * np.diag(f[j]) + (L[j] * h[j]) @ (L[j] * h[j]).T for j in range(n)]
 
 
-@pytest.mark.parametrize("profile", [None, "diagonal"])
+@pytest.mark.parametrize("profile", [None, "diagonal", "per-center"])
 def test_log_kernels_are_the_dense_gaussian_log_densities(profile):
     x, z, L, f, s, h = _problem(profile)
     t = torch.as_tensor
@@ -43,7 +45,7 @@ def test_log_kernels_are_the_dense_gaussian_log_densities(profile):
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("profile", [None, "diagonal"])
+@pytest.mark.parametrize("profile", [None, "diagonal", "per-center"])
 def test_leading_columns_are_the_lower_rank_model(profile):
     x, z, L, f, s, h = _problem(profile, seed=1)
     t = torch.as_tensor
@@ -53,8 +55,9 @@ def test_leading_columns_are_the_lower_rank_model(profile):
                                log_kernels(small, t(s), t(h[:, :2])).numpy(), rtol=1e-12)
 
 
-def test_blocked_mixture_density_matches_the_reduction_engine():
-    x, z, L, f, s, h = _problem("diagonal", seed=2, m=9, n=23)
+@pytest.mark.parametrize("profile", ["diagonal", "per-center"])
+def test_blocked_mixture_density_matches_the_reduction_engine(profile):
+    x, z, L, f, s, h = _problem(profile, seed=2, m=9, n=23)
     t = torch.as_tensor
     got = mixture_log_density(t(x), t(z), t(L), t(f), t(s), t(h), max_pairs=20).numpy()
     structure = DiagonalLowRank(s, f, L * h[:, None, :])
@@ -65,13 +68,15 @@ def test_blocked_mixture_density_matches_the_reduction_engine():
     np.testing.assert_allclose(got, logsumexp(dense, 1) - np.log(len(z)), rtol=1e-10)
 
 
+@pytest.mark.parametrize("profile", ["diagonal", "per-center"])
 @pytest.mark.parametrize("block", [None, 1])
-def test_gradients_match_autograd_through_the_dense_density(block, monkeypatch):
+def test_gradients_match_autograd_through_the_dense_density(block, profile, monkeypatch):
     # block=1: every center its own block of the b^T G b forms, forward and backward.
     from wpokernel.neural import local_pairs
     if block is not None:
         monkeypatch.setattr(local_pairs, "_QUADRATIC_BLOCK", block)
-    x, z, L, f, s, h = _problem("diagonal", seed=3)
+    x, z, L, f, s, h = _problem(profile, seed=3)
+    f_kd = np.broadcast_to(f, z.shape).copy()
     t = torch.as_tensor
     stats = pair_statistics(t(x), t(z), t(L), t(f))
     s_t, h_t = t(s).requires_grad_(), t(h).requires_grad_()
@@ -80,14 +85,16 @@ def test_gradients_match_autograd_through_the_dense_density(block, monkeypatch):
     total = 0.0
     for j in range(len(z)):
         U = t(L[j]) * h_d[j]
-        C = s_d[j] * torch.diag(t(f)) + U @ U.T
+        C = s_d[j] * torch.diag(t(f_kd[j])) + U @ U.T
         total = total + torch.distributions.MultivariateNormal(t(z[j]), C).log_prob(t(x)).sum()
     total.backward()
     np.testing.assert_allclose(s_t.grad.numpy(), s_d.grad.numpy(), rtol=1e-8)
     np.testing.assert_allclose(h_t.grad.numpy(), h_d.grad.numpy(), rtol=1e-8)
 
 
-@pytest.mark.parametrize("profile", [None, np.array([1.0, 0.2, 0.5, 0.05, 0.7, 0.3])])
+@pytest.mark.parametrize("profile", [None, np.array([1.0, 0.2, 0.5, 0.05, 0.7, 0.3]),
+                                     np.random.default_rng(9).uniform(0.05, 1.0, (5, 6))
+                                     .astype(np.float32)])
 def test_local_scales_in_pair_form_are_its_covariances(profile):
     from wpokernel.neural import LocalScales
     x, z, L, _, _, _ = _problem(None, seed=4)
@@ -106,7 +113,7 @@ def test_local_scales_in_pair_form_are_its_covariances(profile):
                                expected.detach().numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize("profile", [None, "diagonal"])
+@pytest.mark.parametrize("profile", [None, "diagonal", "per-center"])
 def test_neighbor_statistics_are_the_dense_pairs_they_select(profile):
     x, z, L, f, s, h = _problem(profile, seed=5, m=8, n=9)
     t = torch.as_tensor
@@ -117,7 +124,7 @@ def test_neighbor_statistics_are_the_dense_pairs_they_select(profile):
     np.testing.assert_allclose(got.numpy(), torch.gather(dense, 1, index).numpy(), rtol=1e-10)
 
 
-@pytest.mark.parametrize("profile", [None, "diagonal"])
+@pytest.mark.parametrize("profile", [None, "diagonal", "per-center"])
 def test_float32_factors_are_the_float64_model_of_their_rounded_values(profile, monkeypatch):
     # Stored in float32, the factors enter every product in float64, a few centers at a
     # time: the kernels are those of the rounded factors in float64, to float64 rounding.

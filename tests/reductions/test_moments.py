@@ -40,6 +40,12 @@ def _structures(rng):
         "scaled-lowrank": ScaledLowRank(rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, D),
                                         rng.normal(size=(N, D, R)).astype(np.float32),
                                         rng.uniform(0.2, 3.0, (N, R))),
+        # A profile per center (the local floor), float32 as the model stores it.
+        "diagonal-lowrank-per-center": DiagonalLowRank(
+            rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, (N, D)), rng.normal(size=(N, D, R))),
+        "scaled-lowrank-per-center": ScaledLowRank(
+            rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, (N, D)).astype(np.float32),
+            rng.normal(size=(N, D, R)).astype(np.float32), rng.uniform(0.2, 3.0, (N, R))),
         "full": Full(A @ A.transpose(0, 2, 1) + 0.1 * np.eye(D)),
     }
 
@@ -176,6 +182,22 @@ def test_sliced_keeps_a_profile_as_long_as_the_components():
     assert part.variance.shape == (2,) and part.factors.shape == (2, d, R)
     dense = [np.diag(v * profile) + u @ u.T for v, u in zip(variance[1:3], factors[1:3])]
     np.testing.assert_allclose(dense_covariances(part, 2, d), dense, rtol=1e-15)
+
+
+def test_sliced_cuts_a_profile_per_center_with_the_components():
+    rng = np.random.default_rng(8)
+    variance, profile = rng.uniform(0.2, 1.0, N), rng.uniform(0.3, 2.0, (N, D))
+    factors = rng.normal(size=(N, D, R))
+    part = DiagonalLowRank(variance, profile, factors).sliced(2, 6)
+    np.testing.assert_array_equal(part.profile, profile[2:6])
+    dense = [np.diag(v * f) + u @ u.T for v, f, u in zip(variance[2:6], profile[2:6], factors[2:6])]
+    np.testing.assert_allclose(dense_covariances(part, 4, D), dense, rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(N + 1, D), (D + 1,), (N, D, 1)])
+def test_a_profile_of_neither_shape_is_refused(shape):
+    with pytest.raises(ValueError, match="profile"):
+        DiagonalLowRank(0.5, np.ones(shape), np.ones((N, D, R)))
 
 
 def test_sliced_torch_parameters_keep_the_graph():

@@ -63,7 +63,7 @@ _SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
 _LOCAL_SIGMA_GRID = np.geomspace(0.5, 4.0, 7)
 _SHRINKAGE_GRID = (0.0, 0.001, 0.01, 0.1)
 # Share mu of the data's variances in a local profile.
-_LOCAL_WEIGHT_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+_LOCAL_WEIGHT_GRID = (1e-6, 1e-4, 1e-2, 1e-1)
 # Shrinkage of the data's variances in a local profile: no entry is zero, even for a feature
 # constant in the data.
 _LOCAL_SHRINKAGE = 1e-3

@@ -181,7 +181,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         every direction; the data's per-feature variances shrunk towards their mean
         (shrinkage 0, 0.001, 0.01 or 0.1, chosen on validation data); or, per center, the
         per-feature variances its neighbourhood leaves out of the local factors plus a share
-        (1e-4 to 0.1, chosen on validation data) of the data's, for features constant near
+        (1e-6 to 0.1, chosen on validation data) of the data's, for features constant near
         some centers and not near others (the pixels of an image,
         :mod:`~wpokernel.estimators._wpo_init`). ``"auto"`` chooses among all of them.
         Other structures take ``"isotropic"`` (or ``"auto"``).
