@@ -420,3 +420,22 @@ def test_unsupported_attributes_are_refused_on_save(tmp_path):
     model.extra_ = object()
     with pytest.raises(TypeError, match="Cannot save model.extra_ of type object"):
         model.save(tmp_path / "x.npz")
+
+
+def test_a_local_floor_profile_of_another_shape_is_refused(data, tmp_path):
+    # A profile per center must have a row per center: (d,) or (n_centers, d), nothing else.
+    model = WPOKernelScore(structure="lowrank", rank=1, floor="local", **FAST_WPO).fit(data[0])
+    path = model.save(tmp_path / "local.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        metadata = json.loads(str(archive["metadata"]))
+    field = metadata["model"]["fitted"]["field_"]["__field__"]
+    key = field["covariance"]["params"]["profile"]["__array__"]
+    n, d = model.field_.centers.shape
+
+    def grow(entries):
+        entries[key] = np.ones((n + 1, d), dtype=np.float32)
+
+    _rewrite(path, edit_arrays=grow)
+    with pytest.raises(ValueError, match=rf"covariance\.profile has shape \({n + 1}, {d}\), "
+                                         rf"not \({d},\) or \({n}, {d}\)"):
+        load(path)

@@ -454,7 +454,8 @@ class LocalScales(nn.Module):
         \operatorname{logit}(\lambda_{kl} / c_{\max})\big),
 
     with :math:`\hat l_{kl}` the unit directions of :math:`L_k` and :math:`f` the floor's profile
-    (ones when isotropic). The network's last layer starts at zero, so before training the
+    (ones when isotropic; one profile :math:`f_k` per center for a local floor, the minimum
+    then over every entry of every profile). The network's last layer starts at zero, so before training the
     model is the calibrated local-PCA mixture exactly (no distillation, nothing lost), and every
     eigenvalue stays between the floor :math:`c_{\min}` and :math:`c_{\min} / \min_j f_j` plus
     twice the ceiling :math:`c_{\max}`. Training moves only these :math:`1 + r` scales per center, smoothly in the

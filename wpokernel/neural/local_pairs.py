@@ -89,7 +89,13 @@ class CenterTerms(NamedTuple):
     log_det_profile: object  # float, or (N,) tensor for a profile per center
 
 
+# Centers whose factors are copied at once, in the queries' dtype (the factors may be stored
+# in a narrower one) and, for the Gram matrices, times F^-1.
+_FACTOR_CHUNK = 512
+
+
 def _inverse_profile(profile, like):
+    """The ``inverse`` and ``log_det_profile`` of :class:`CenterTerms`."""
     d = like.shape[-1]
     if profile is None:
         return torch.ones(d, dtype=like.dtype, device=like.device), 0.0
@@ -109,11 +115,6 @@ def _inverse_rows(inverse, j, like):
     if inverse.ndim == 2:
         return 1.0 / inverse[j].to(like.dtype)
     return inverse[None].to(like.dtype)
-
-
-# Centers whose factors are copied at once, in the queries' dtype (the factors may be stored
-# in a narrower one) and, for the Gram matrices, times F^-1.
-_FACTOR_CHUNK = 512
 
 
 def _factor_chunks(factors, like):
