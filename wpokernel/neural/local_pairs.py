@@ -110,8 +110,9 @@ def _inverse_profile(profile, like):
 
 
 def _inverse_rows(inverse, j, like):
-    """:math:`1 / f_j` of the centers ``j``, (b, d), or the shared :math:`1 / f`, (1, d), in
-    the dtype of ``like`` (``inverse`` as in :class:`CenterTerms`)."""
+    """:math:`1 / f_j` of the centers ``j`` (a slice, or an index array of any shape:
+    ``j.shape + (d,)``), or the shared :math:`1 / f`, (1, d), in the dtype of ``like``
+    (``inverse`` as in :class:`CenterTerms`)."""
     if inverse.ndim == 2:
         return 1.0 / inverse[j].to(like.dtype)
     return inverse[None].to(like.dtype)
@@ -223,9 +224,7 @@ def neighbor_statistics(x, index, centers, factors, profile=None, terms=None, *,
         for i0 in range(0, len(x), chunk):
             i = slice(i0, i0 + chunk)
             delta = x[i, None, :] - centers[index[i]]  # (c, n, d)
-            inverse_i = (1.0 / inverse[index[i]].to(x.dtype) if inverse.ndim == 2
-                         else inverse.to(x.dtype))
-            scaled = delta * inverse_i
+            scaled = delta * _inverse_rows(inverse, index[i], x)  # rows (c, n, d) or (1, d)
             a[i] = (scaled * delta).sum(-1)
             b[i] = torch.einsum("cnd,cndr->cnr", scaled, factors[index[i]].to(x.dtype))
     return PairStatistics(a, b, terms.gram, terms.log_det_profile, x.shape[1], index)
