@@ -330,6 +330,30 @@ def test_a_local_floor_needs_the_lowrank_structure():
             make_swissroll6d(60, random_state=0))
 
 
+@pytest.mark.parametrize("structure, n_samples, expected", [
+    ("full", 400, [20, 40, 80]),      # a d x d covariance: up to 80 neighbours
+    ("diagonal", 400, [20, 40, 80]),
+    ("lowrank", 400, [20, 40]),       # O(K d r) factors: two sizes
+    ("full", 60, [20, 40, 53]),       # capped at the other fitting points (54 fit, 6 held out)
+])
+def test_the_neighbourhood_sizes_searched_depend_on_the_structure(structure, n_samples, expected,
+                                                                  monkeypatch):
+    from wpokernel.estimators import wpo
+
+    searched = []
+
+    def recording(*args, neighbors, **kwargs):
+        searched.append(list(neighbors))
+        return initialize(*args, neighbors=neighbors, **kwargs)
+
+    initialize = wpo.initialize
+    monkeypatch.setattr(wpo, "initialize", recording)
+    model = WPOKernelScore(structure=structure, max_steps=0, progress=False, random_state=0)
+    model.fit(make_swissroll6d(n_samples, random_state=0))
+    assert searched == [expected]
+    assert model.n_neighbors_ in expected
+
+
 @pytest.mark.parametrize("floor", [("isotropic", None), ("diagonal", 0.01), ("local", 0.01)])
 def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(floor, monkeypatch):
     # The search scores a group of candidates from one set of pair statistics; each score

@@ -71,6 +71,10 @@ _LOCAL_SHRINKAGE = 1e-3
 _LOCAL_BLOCK = 4096
 _RANK_GRID = (10, 20)
 _NEIGHBOR_GRID = (20, 40)
+# The dense structures' neighbourhoods: their d x d local covariance (d <= 16 under "auto")
+# has up to d(d + 1)/2 entries, which 40 neighbours estimate poorly at d = 6, and their
+# local statistics are cheap at any of these sizes.
+_DENSE_NEIGHBOR_GRID = (20, 40, 80)
 # Validation points scored per candidate: enough to rank candidates, far fewer than the data.
 _MAX_CALIBRATION_POINTS = 512
 # Storage of the local factors: half the memory of float64 at image scale, and a rounding

@@ -76,7 +76,13 @@ from ..neural.local_pairs import center_terms, mixture_log_density
 from ..objectives import OBJECTIVES
 from ..reductions import mixture_moments
 from ._base import BaseMixtureScore, UnweightedFitMixin
-from ._wpo_init import _NEIGHBOR_GRID, _RANK_GRID, floor_candidates, initialize
+from ._wpo_init import (
+    _DENSE_NEIGHBOR_GRID,
+    _NEIGHBOR_GRID,
+    _RANK_GRID,
+    floor_candidates,
+    initialize,
+)
 from . import _wpo_training
 from ._wpo_training import dense_loo_loss, nearest_center_loss
 
@@ -175,7 +181,9 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         How a subset of centers is chosen.
     n_neighbors : int or "auto", default="auto"
         Neighbours of the local-PCA covariances (capped at the number of fitting points - 1);
-        ``"auto"`` chooses 20 or 40 on validation data.
+        ``"auto"`` chooses 20 or 40 on validation data for ``"lowrank"``, 20, 40 or 80 for
+        the dense ``"full"`` and ``"diagonal"``, whose :math:`d \times d` or :math:`d`
+        local statistics are cheap and need more neighbours as :math:`d` grows.
     floor : {"auto", "isotropic", "diagonal", "local"}, default="auto"
         Profile of the variance under a ``"lowrank"`` structure's local part: the same in
         every direction; the data's per-feature variances shrunk towards their mean
@@ -387,8 +395,9 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
 
     def _candidates(self, n_features, n_fit):
         """Candidate ranks, neighbourhood sizes and (kind, weight) floors (module docstring)."""
+        grid = _NEIGHBOR_GRID if self.structure_ == "lowrank" else _DENSE_NEIGHBOR_GRID
         neighbors = sorted({min(m, n_fit - 1) for m in (
-            _NEIGHBOR_GRID if self.n_neighbors == "auto" else (self.n_neighbors,))})
+            grid if self.n_neighbors == "auto" else (self.n_neighbors,))})
         if self.structure_ != "lowrank":
             return [min(n_features, _DEFAULT_RANK)], neighbors, floor_candidates(["isotropic"])
         if self.rank == "auto":
