@@ -331,10 +331,10 @@ def test_a_local_floor_needs_the_lowrank_structure():
 
 
 @pytest.mark.parametrize("structure, n_samples, expected", [
-    ("full", 400, [20, 40, 80]),      # a d x d covariance: up to 80 neighbours
-    ("diagonal", 400, [20, 40, 80]),
-    ("lowrank", 400, [20, 40]),       # O(K d r) factors: two sizes
-    ("full", 60, [20, 40, 53]),       # capped at the other fitting points (54 fit, 6 held out)
+    ("full", 400, [20, 40, 80, 160]),  # a d x d covariance: up to 160 neighbours
+    ("diagonal", 400, [20, 40, 80, 160]),
+    ("lowrank", 400, [20, 40]),        # O(K d r) factors: two sizes
+    ("full", 60, [20, 40, 53]),        # capped at the other fitting points (54 fit, 6 held out)
 ])
 def test_the_neighbourhood_sizes_searched_depend_on_the_structure(structure, n_samples, expected,
                                                                   monkeypatch):
@@ -367,13 +367,82 @@ def test_grouped_search_scores_are_the_engine_scores_of_each_candidate(floor, mo
 
     X = make_swissroll6d(400, random_state=3)
     X_fit, X_cal, rows = X[:300], X[300:], np.arange(0, 300, 2)
-    search = _Search("lowrank", X_fit, X_cal, rows, X_fit[rows], 1e-6, 5.0, "numpy", 4, 12)
+    search = _Search("lowrank", X_fit, X_cal, rows, X_fit[rows], 1e-6, 5.0, 4, 12)
     candidates = [(rank, 12, floor, alpha, variance) for rank in (2, 4)
                   for alpha in (0.5, 2.0) for variance in (1e-4, 0.05)]
     got = search._scores(candidates)
     expected = [mixture_moments(X_cal, X_fit[rows], search.build(*c)[2],
                                 backend="numpy").log_density.mean() for c in candidates]
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("structure", ["full", "diagonal"])
+def test_dense_search_scores_are_the_engine_scores_of_each_candidate(structure):
+    # One eigendecomposition of the local statistic serves every (alpha, sigma) of a group;
+    # each score must be the engine's log-likelihood of the candidate's own built structure,
+    # the ceiling clipping some eigenvalues (c_max = 0.05 is below the largest ones).
+    from wpokernel.estimators._wpo_init import _Search
+
+    X = make_swissroll6d(400, random_state=4)
+    X = (X - X.mean(0)) / X.std(0)
+    X_fit, X_cal, rows = X[:300], X[300:], np.arange(0, 300, 3)
+    search = _Search(structure, X_fit, X_cal, rows, X_fit[rows], 1e-6, 0.05, 6, 15)
+    candidates = [(6, 15, ("isotropic", None), alpha, variance) for alpha in (0.25, 2.0)
+                  for variance in (1e-4, 0.05)]
+    got = search._scores(candidates)
+    expected = [mixture_moments(X_cal, X_fit[rows], search.build(*c)[2],
+                                backend="numpy").log_density.mean() for c in candidates]
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_eigenbasis_log_likelihoods_match_scipy_in_any_blocks(monkeypatch):
+    from scipy.stats import multivariate_normal
+
+    from wpokernel.estimators import _wpo_init
+
+    rng = np.random.default_rng(5)
+    X, centers = rng.normal(size=(7, 3)), rng.normal(size=(11, 3))
+    vectors = np.linalg.qr(rng.normal(size=(11, 3, 3)))[0]
+    variances = [rng.uniform(0.1, 2.0, size=(11, 3)) for _ in range(2)]
+    expected = [np.mean(np.log(np.mean([
+        multivariate_normal(z, (V * v) @ V.T).pdf(X) for z, V, v in zip(centers, vectors, var)],
+        axis=0))) for var in variances]
+    axes = [np.mean(np.log(np.mean([multivariate_normal(z, np.diag(v)).pdf(X)
+                                    for z, v in zip(centers, var)], axis=0))) for var in variances]
+    for block_bytes in (2**26, 8 * 7 * 3 * 4):  # one block; blocks of 4 centers (the last 3)
+        monkeypatch.setattr(_wpo_init, "_DENSE_BLOCK_BYTES", block_bytes)
+        np.testing.assert_allclose(
+            _wpo_init.eigenbasis_log_likelihoods(X, centers, vectors, variances), expected,
+            rtol=1e-12)
+        np.testing.assert_allclose(
+            _wpo_init.eigenbasis_log_likelihoods(X, centers, None, variances), axes, rtol=1e-12)
+
+
+def test_dense_search_takes_the_best_of_its_grids_then_of_a_finer_step(monkeypatch):
+    # The calibration likelihood of the chosen initialization is the best over every
+    # (m, alpha, sigma) of the grids and over the finer steps around that best.
+    from wpokernel.estimators import _wpo_init
+
+    scored = []
+    scores = _wpo_init._Search._scores
+
+    def recording(self, candidates):
+        values = scores(self, candidates)
+        scored.extend(zip(values, candidates))
+        return values
+
+    monkeypatch.setattr(_wpo_init._Search, "_scores", recording)
+    model = WPOKernelScore(max_steps=0, progress=False, random_state=0).fit(
+        make_toy("moons", 500, random_state=0))
+    n_grid = 4 * len(_wpo_init._ALPHA_GRID) * len(_wpo_init._SIGMA_GRID)
+    grid, steps = scored[:n_grid], scored[n_grid:]
+    assert len(steps) == len(_wpo_init._ALPHA_STEPS) * len(_wpo_init._SIGMA_STEPS)
+    best_grid = max(grid, key=lambda item: item[0])
+    assert best_grid[1] in [c for _, c in steps]  # the finer steps include it
+    best = max(steps, key=lambda item: item[0])
+    assert model.calibration_log_likelihood_ == best[0] >= best_grid[0]
+    assert (model.n_neighbors_, model.local_scale_, model.local_variance_) == (
+        best[1][1], best[1][3], best[1][4])
 
 
 def test_nearest_center_training_is_used_only_where_the_far_centers_hold_little(monkeypatch):

@@ -28,13 +28,19 @@ the covariance floor and :math:`f` the floor's profile (``"lowrank"`` only, besi
 
 The rank :math:`r`, the neighbourhood size :math:`m`, the profile (its kind and its weight
 :math:`\lambda` or :math:`\mu`) and the scales :math:`(\alpha, \sigma^2)` that are not given
-are chosen by the validation
-log-likelihood of the mixture, searched in stages so that the cost stays a few dozen mixture
-evaluations on at most 512 validation points (for ``"lowrank"``, one product of those
-points with the factors per group of candidates that share the neighbourhood and the
-profile, :mod:`wpokernel.neural.local_pairs`): first :math:`(r, m)` with the scale
-:math:`\sigma`, then the profile with :math:`\sigma`, then :math:`\alpha` and :math:`\sigma`
-again at the best of those.
+are chosen by the validation log-likelihood of the mixture on at most 512 validation points.
+
+* ``"lowrank"``: searched in stages so that the cost stays a few dozen mixture evaluations
+  (one product of those points with the factors per group of candidates that share the
+  neighbourhood and the profile, :mod:`wpokernel.neural.local_pairs`): first :math:`(r, m)`
+  with the scale :math:`\sigma`, then the profile with :math:`\sigma`, then :math:`\alpha`
+  and :math:`\sigma` again at the best of those.
+* ``"full"`` and ``"diagonal"``: every :math:`(m, \alpha, \sigma)` of the grids, then
+  :math:`(\alpha, \sigma)` within half a grid step of the best
+  (:func:`eigenbasis_log_likelihoods`: one eigendecomposition of the local covariances per
+  :math:`m` serves every scale). A staged search fixes :math:`\alpha = 1` while it chooses
+  :math:`m`, and so misses the wide neighbourhoods under a small :math:`\alpha` (a mildly
+  anisotropic kernel) that low-dimensional data often prefer.
 """
 
 from typing import NamedTuple
@@ -51,7 +57,6 @@ from ..local_covariance import (
 from ..neural import HEADS
 from ..neural.factor_network import calibrated_scales, floor_offset, squared_column_norms
 from ..neural.local_pairs import mixture_log_densities
-from ..reductions import mixture_moments
 
 __all__ = ["Initialization", "floor_candidates", "floor_profile", "initialize",
            "local_floor_profiles"]
@@ -59,6 +64,9 @@ __all__ = ["Initialization", "floor_candidates", "floor_profile", "initialize",
 _ALPHA_GRID = np.geomspace(0.0625, 4.0, 7)
 # The floor's standard deviation sigma relative to the data's spread (1 in these coordinates).
 _SIGMA_GRID = np.geomspace(1e-3, 1.0, 10)
+# The dense structures' last stage: alpha and sigma within half a grid step of the best.
+_ALPHA_STEPS = (_ALPHA_GRID[1] / _ALPHA_GRID[0]) ** np.linspace(-0.5, 0.5, 5)
+_SIGMA_STEPS = (_SIGMA_GRID[1] / _SIGMA_GRID[0]) ** np.linspace(-0.5, 0.5, 5)
 # For a local profile, sigma relative to the neighbourhood's own left-out spread (1: as it is).
 _LOCAL_SIGMA_GRID = np.geomspace(0.5, 4.0, 7)
 _SHRINKAGE_GRID = (0.0, 0.001, 0.01, 0.1)
@@ -72,9 +80,11 @@ _LOCAL_BLOCK = 4096
 _RANK_GRID = (10, 20)
 _NEIGHBOR_GRID = (20, 40)
 # The dense structures' neighbourhoods: their d x d local covariance (d <= 16 under "auto")
-# has up to d(d + 1)/2 entries, which 40 neighbours estimate poorly at d = 6, and their
-# local statistics are cheap at any of these sizes.
-_DENSE_NEIGHBOR_GRID = (20, 40, 80)
+# has up to d(d + 1)/2 entries, which 40 neighbours estimate poorly at d = 6, and a wide
+# neighbourhood under a small alpha (a mildly anisotropic kernel) is what 2-D toys prefer.
+_DENSE_NEIGHBOR_GRID = (20, 40, 80, 160)
+# Bytes of the (points, centers, features) coordinates of one block of the dense search.
+_DENSE_BLOCK_BYTES = 2**26
 # Validation points scored per candidate: enough to rank candidates, far fewer than the data.
 _MAX_CALIBRATION_POINTS = 512
 # Storage of the local factors: half the memory of float64 at image scale, and a rounding
@@ -173,11 +183,11 @@ class _Search:
     calibration points with the factors, not one per candidate.
     """
 
-    def __init__(self, structure, X_fit, X_cal, center_rows, centers, floor, ceiling, backend,
-                 max_rank, max_neighbors):
+    def __init__(self, structure, X_fit, X_cal, center_rows, centers, floor, ceiling, max_rank,
+                 max_neighbors):
         self.structure, self.X_fit, self.X_cal = structure, X_fit, X_cal
         self.center_rows, self.centers = center_rows, centers
-        self.floor, self.ceiling, self.backend = floor, ceiling, backend
+        self.floor, self.ceiling = floor, ceiling
         self.max_rank, self.statistic = max_rank, (None, None)
         self.max_neighbors, self.neighbors = max_neighbors, None
         self.left_out = (None, None)  # the last neighbourhood's left-out variances (local floor)
@@ -240,9 +250,7 @@ class _Search:
     def _scores(self, candidates):
         """Mean calibration log-likelihoods of candidates sharing (n_neighbors, floor)."""
         if self.structure != "lowrank":
-            return [float(mixture_moments(self.X_cal, self.centers, self.build(*c)[2],
-                                          backend=self.backend).log_density.mean())
-                    for c in candidates]
+            return self._dense_scores(candidates)
         _, n_neighbors, floor = candidates[0][:3]
         profile, head = self.head(max(c[0] for c in candidates), n_neighbors, floor)
         factors = self.part(head, head.rank, n_neighbors)
@@ -255,6 +263,22 @@ class _Search:
             torch.as_tensor(self.X_cal), torch.as_tensor(self.centers), torch.as_tensor(factors),
             None if profile is None else torch.as_tensor(profile), scalings)
         return densities.mean(1).tolist()
+
+    def _dense_scores(self, candidates):
+        r"""The dense heads' candidates (:meth:`~_FullHead.local_structure`): every one is
+        :math:`V_k \operatorname{diag}(\min(\alpha \lambda_k, c_{\max}) + \sigma^2 + c_{\min})
+        V_k^\top` of the same eigenvectors :math:`V_k` of the local statistic (the axes, for
+        ``"diagonal"``), so one decomposition serves the group."""
+        _, n_neighbors, floor = candidates[0][:3]
+        _, head = self.head(candidates[0][0], n_neighbors, floor)
+        part = self.part(head, candidates[0][0], n_neighbors)
+        if head.local_statistic == "covariances":
+            eigenvalues, vectors = np.linalg.eigh(part)
+        else:
+            eigenvalues, vectors = part, None
+        variances = [np.clip(alpha * eigenvalues, 0.0, self.ceiling) + variance + self.floor
+                     for *_, alpha, variance in candidates]
+        return eigenbasis_log_likelihoods(self.X_cal, self.centers, vectors, variances).tolist()
 
     def best(self, candidates):
         """The best of ``candidates`` (rank, n_neighbors, floor, alpha, variance)."""
@@ -271,6 +295,49 @@ class _Search:
                               head, target)
 
 
+def eigenbasis_log_likelihoods(X, centers, vectors, variances):
+    r"""Mean log-likelihood at ``X`` of the mixtures :math:`\frac1K \sum_k N(z_k, V_k
+    \operatorname{diag}(v_k) V_k^\top)`, one per ``v`` in ``variances``.
+
+    The squared coordinates :math:`((x - z_k)^\top V_k)^2` are formed once for every mixture,
+    a block of centers at a time (:data:`_DENSE_BLOCK_BYTES`), and each mixture divides them by
+    its own :math:`v_k`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_points, n_features)
+    centers : ndarray of shape (n_centers, n_features)
+    vectors : ndarray of shape (n_centers, n_features, n_features) or None
+        Orthonormal columns :math:`V_k`; None: the coordinate axes.
+    variances : list of ndarray of shape (n_centers, n_features)
+        Positive :math:`v_k` along those columns, one array per mixture.
+
+    Returns
+    -------
+    ndarray of shape (len(variances),)
+    """
+    n_points, d = X.shape
+    step = max(1, _DENSE_BLOCK_BYTES // (8 * n_points * d))
+    totals = np.full((len(variances), n_points), -np.inf)
+    for k0 in range(0, len(centers), step):
+        k = slice(k0, k0 + step)
+        diff = X[:, None, :] - centers[None, k]  # (n, b, d)
+        # Feature-major (d, n, b): each mixture sums d planes, not a short last axis.
+        along = (diff.transpose(2, 0, 1) if vectors is None
+                 else np.einsum("nbd,bde->enb", diff, vectors[k])) ** 2
+        for i, v in enumerate(variances):
+            inverse = 1.0 / v[k].T  # (d, b)
+            quadratic = along[0] * inverse[0]
+            for j in range(1, d):
+                quadratic += along[j] * inverse[j]
+            quadratic += np.log(v[k]).sum(-1)  # now -2 log N(x; z_k, C_k) - d log(2 pi)
+            shift = quadratic.min(axis=1)
+            np.subtract(shift[:, None], quadratic, out=quadratic)
+            block = np.log(np.exp(0.5 * quadratic, out=quadratic).sum(axis=1)) - 0.5 * shift
+            totals[i] = np.logaddexp(totals[i], block)
+    return (totals - np.log(len(centers)) - 0.5 * d * np.log(2 * np.pi)).mean(axis=1)
+
+
 def floor_candidates(kinds):
     """The (kind, weight) floors of the search for the floor kinds ``kinds``."""
     weights = {"isotropic": [None], "diagonal": _SHRINKAGE_GRID, "local": _LOCAL_WEIGHT_GRID}
@@ -282,7 +349,7 @@ def _sigmas(floor):
 
 
 def initialize(structure, X_fit, X_val, center_rows, centers, *, ranks, neighbors, floors,
-               floor, ceiling, backend, rng):
+               floor, ceiling, rng):
     """Choose the initialization on the validation points (module docstring).
 
     ``centers`` are ``X_fit[center_rows]``; ``ranks``, ``neighbors`` and ``floors`` the
@@ -295,11 +362,17 @@ def initialize(structure, X_fit, X_val, center_rows, centers, *, ranks, neighbor
     """
     if len(X_val) > _MAX_CALIBRATION_POINTS:
         X_val = X_val[np.sort(rng.choice(len(X_val), _MAX_CALIBRATION_POINTS, replace=False))]
-    search = _Search(structure, X_fit, X_val, center_rows, centers, floor, ceiling, backend,
-                     max(ranks), max(neighbors))
+    search = _Search(structure, X_fit, X_val, center_rows, centers, floor, ceiling, max(ranks),
+                     max(neighbors))
     if len(X_val) == 0:
         candidate = (ranks[0], neighbors[0], floors[0], *_DEFAULT_SCALES)
         return search.result(np.nan, candidate)
+    if structure != "lowrank":  # every (m, alpha, sigma) of the grids, then a finer step
+        _, best = search.best([(ranks[0], m, floors[0], alpha, s**2) for m in neighbors
+                               for alpha in _ALPHA_GRID for s in _SIGMA_GRID])
+        return search.result(*search.best([
+            (*best[:3], best[3] * alpha_step, best[4] * sigma_step**2)
+            for alpha_step in _ALPHA_STEPS for sigma_step in _SIGMA_STEPS]))
     # One neighbourhood size at a time (each group is scored before the next is computed).
     _, best = search.best([(r, m, floors[0], 1.0, s**2) for m in neighbors for r in ranks
                            for s in _sigmas(floors[0])])

@@ -181,8 +181,8 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         How a subset of centers is chosen.
     n_neighbors : int or "auto", default="auto"
         Neighbours of the local-PCA covariances (capped at the number of fitting points - 1);
-        ``"auto"`` chooses 20 or 40 on validation data for ``"lowrank"``, 20, 40 or 80 for
-        the dense ``"full"`` and ``"diagonal"``, whose :math:`d \times d` or :math:`d`
+        ``"auto"`` chooses 20 or 40 on validation data for ``"lowrank"``, 20, 40, 80 or 160
+        for the dense ``"full"`` and ``"diagonal"``, whose :math:`d \times d` or :math:`d`
         local statistics are cheap and need more neighbours as :math:`d` grows.
     floor : {"auto", "isotropic", "diagonal", "local"}, default="auto"
         Profile of the variance under a ``"lowrank"`` structure's local part: the same in
@@ -463,8 +463,7 @@ class WPOKernelScore(UnweightedFitMixin, BaseMixtureScore):
         ranks, neighbors, floors = self._candidates(X_fit.shape[1], len(X_fit))
         init = initialize(self.structure_, X_fit, X_val, center_rows, centers, ranks=ranks,
                           neighbors=neighbors, floors=floors,
-                          floor=self.covariance_floor_, ceiling=self.covariance_ceiling_,
-                          backend=self.backend, rng=rng)
+                          floor=self.covariance_floor_, ceiling=self.covariance_ceiling_, rng=rng)
         self.rank_, self.n_neighbors_ = init.rank, init.n_neighbors
         self.floor_, self.floor_shrinkage_ = init.floor, init.shrinkage
         self.floor_profile_ = init.profile if init.floor == "diagonal" else None
