@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from wpokernel.local_covariance import local_covariances, local_factors
+from wpokernel.local_covariance import local_covariances, local_factors, local_variances
 
 
 def _differences_by_brute_force(X, center_index, n_neighbors):
@@ -114,6 +114,11 @@ def test_a_wider_neighbour_search_serves_a_smaller_neighbourhood():
                                direct.factors @ direct.factors.transpose(0, 2, 1), atol=1e-12)
     with pytest.raises(ValueError, match=r"Expected neighbors of shape \(24, >= 8\), got \(24, 5\)"):
         local_factors(X, centers, 8, 3, neighbors=wide[:, :5])
+    # The dense statistics take the same wider search.
+    np.testing.assert_allclose(local_covariances(X, centers, 8, neighbors=wide),
+                               local_covariances(X, centers, 8), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(local_variances(X, centers, 8, neighbors=wide),
+                               local_variances(X, centers, 8), rtol=1e-12, atol=1e-14)
 
 
 def test_factors_stored_in_float32_are_the_float64_ones_rounded():

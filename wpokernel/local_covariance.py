@@ -94,7 +94,15 @@ def local_neighbors(X, center_index, n_neighbors):
     )
 
 
-def local_covariances(X, center_index, n_neighbors):
+def _neighborhoods(X, center_index, n_neighbors, neighbors, budget_bytes):
+    """Each center's ``n_neighbors`` nearest other rows, (K, m): searched, or taken from the
+    wider search ``neighbors``."""
+    if neighbors is None:
+        return local_neighbors(X, center_index, n_neighbors)
+    return _nearest_of(X, center_index, neighbors, n_neighbors, budget_bytes)
+
+
+def local_covariances(X, center_index, n_neighbors, *, neighbors=None):
     r"""Local covariance :math:`\hat C_k` of each center from its nearest training points.
 
     Dense :math:`d \times d` matrices: for many features use :func:`local_factors`.
@@ -107,13 +115,16 @@ def local_covariances(X, center_index, n_neighbors):
         Rows of ``X`` that are the centers :math:`z_k`.
     n_neighbors : int
         Number :math:`m` of neighbours, ``1 <= m < n_samples``.
+    neighbors : ndarray of shape (n_centers, n) with n >= n_neighbors, or None
+        A wider search to take the ``n_neighbors`` nearest of, as in :func:`local_factors`.
 
     Returns
     -------
     covariances : ndarray of shape (n_centers, n_features, n_features)
         :math:`\hat C_k`, symmetric positive semi-definite, of rank at most :math:`m`.
     """
-    neighbors_km = local_neighbors(X, center_index, n_neighbors)
+    neighbors_km = _neighborhoods(X, center_index, n_neighbors, neighbors,
+                                  check_working_memory(DEFAULT_WORKING_MEMORY_MB))
     diff_kmd = X[neighbors_km] - X[center_index][:, None, :]  # (K, m, d)
     return np.einsum("kmd,kme->kde", diff_kmd, diff_kmd) / n_neighbors
 
@@ -129,9 +140,8 @@ def local_variances(X, center_index, n_neighbors, *, neighbors=None):
     -------
     variances : ndarray of shape (n_centers, n_features)
     """
-    neighbors_km = (local_neighbors(X, center_index, n_neighbors) if neighbors is None else
-                    _nearest_of(X, center_index, neighbors, n_neighbors,
-                                check_working_memory(DEFAULT_WORKING_MEMORY_MB)))
+    neighbors_km = _neighborhoods(X, center_index, n_neighbors, neighbors,
+                                  check_working_memory(DEFAULT_WORKING_MEMORY_MB))
     centers = X[center_index]
     variances = np.zeros(centers.shape, dtype=X.dtype)
     for l in range(n_neighbors):  # one (K, d) difference at a time, never (K, m, d)
@@ -251,8 +261,7 @@ def local_factors(X, center_index, n_neighbors, rank, *,
         f"differences in {n_features} dimensions",
     )
     budget_bytes = check_working_memory(working_memory)
-    neighbors_km = (local_neighbors(X, center_index, n_neighbors) if neighbors is None
-                    else _nearest_of(X, center_index, neighbors, n_neighbors, budget_bytes))
+    neighbors_km = _neighborhoods(X, center_index, n_neighbors, neighbors, budget_bytes)
     n_centers = len(center_index)
     dtype = X.dtype if dtype is None else np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):

@@ -198,17 +198,19 @@ class _Search:
         neighbourhood's statistic is kept: its memory is K d r."""
         if self.statistic[0] != n_neighbors:
             self.statistic = self.left_out = (None, None)  # freed before the next are computed
+            if self.neighbors is None:  # one search for every neighbourhood size
+                self.neighbors = local_neighbors(self.X_fit, self.center_rows,
+                                                 self.max_neighbors)
             if head.local_statistic == "factors":
-                if self.neighbors is None:  # one search for every neighbourhood size
-                    self.neighbors = local_neighbors(self.X_fit, self.center_rows,
-                                                     self.max_neighbors)
                 rank_cap = min(self.max_rank, n_neighbors)
                 part = local_factors(self.X_fit, self.center_rows, n_neighbors, rank_cap,
                                      dtype=_FACTOR_DTYPE, neighbors=self.neighbors).factors
             elif head.local_statistic == "variances":
-                part = local_variances(self.X_fit, self.center_rows, n_neighbors)
+                part = local_variances(self.X_fit, self.center_rows, n_neighbors,
+                                       neighbors=self.neighbors)
             else:
-                part = local_covariances(self.X_fit, self.center_rows, n_neighbors)
+                part = local_covariances(self.X_fit, self.center_rows, n_neighbors,
+                                         neighbors=self.neighbors)
             self.statistic = (n_neighbors, part)
         part = self.statistic[1]
         return part[:, :, :rank] if head.local_statistic == "factors" else part
