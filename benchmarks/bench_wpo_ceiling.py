@@ -48,15 +48,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
 from wpokernel import WPOKernelScore
+from wpokernel.estimators._wpo_init import eigenbasis_log_likelihoods
 from wpokernel.local_covariance import local_covariances
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_wpo  # noqa: E402
+from bench_wpo_leave_out import log_kernels, mixture_mean  # noqa: E402
 import run  # noqa: E402
 
 DEFAULT_DATASETS = ("2spirals", "swissroll", "checkerboard", "8gaussians", "moons",
@@ -74,20 +75,15 @@ TRUE_NOISE_SCALES = np.geomspace(0.05, 2.0, 8)
 _MIXTURE_COMPONENTS = (1, 2, 4, 8, 16, 32, 64)
 
 
-def mean_log_likelihood(log_kernels_nk):
-    """Mean over the points of :math:`\\log \\frac1K \\sum_k e^{\\ell_{nk}}`."""
-    return float(np.mean(logsumexp(log_kernels_nk, axis=1) - np.log(log_kernels_nk.shape[1])))
-
-
 def local_pca_ceiling(U_test, centers, floor, neighbors=NEIGHBORS, alphas=ALPHAS,
                       sigmas=SIGMAS):
     r"""Best test log-likelihood of :math:`N(z_k, \alpha \hat L_k + (\sigma^2 + f) I)`.
 
     In the standardized coordinates of the centers (:math:`\rho = 1`); ``floor`` is the
-    model's covariance floor :math:`f`. With :math:`\hat L_k = V_k \Lambda_k V_k^\top`, the
-    squared coordinates of :math:`x - z_k` along :math:`V_k` are formed once per :math:`m`,
-    and every :math:`(\alpha, \sigma)` only divides them by :math:`\alpha \lambda + \sigma^2
-    + f`.
+    model's covariance floor :math:`f`. With :math:`\hat L_k = V_k \Lambda_k V_k^\top`, every
+    :math:`(\alpha, \sigma)` of one :math:`m` is a variance :math:`\alpha \lambda + \sigma^2 + f`
+    along the same :math:`V_k`: the package's own calibration routine
+    :func:`~wpokernel.estimators._wpo_init.eigenbasis_log_likelihoods` scores them all.
 
     Returns
     -------
@@ -95,7 +91,7 @@ def local_pca_ceiling(U_test, centers, floor, neighbors=NEIGHBORS, alphas=ALPHAS
     settings : tuple
         ``(m, alpha, sigma)`` of the best.
     """
-    d = centers.shape[1]
+    settings = [(alpha, sigma) for alpha in alphas for sigma in sigmas]
     best = (-np.inf, None)
     for m in neighbors:
         if m >= len(centers):
@@ -103,35 +99,20 @@ def local_pca_ceiling(U_test, centers, floor, neighbors=NEIGHBORS, alphas=ALPHAS
         eigenvalues_kd, vectors_kdd = np.linalg.eigh(
             local_covariances(centers, np.arange(len(centers)), m))
         eigenvalues_kd = np.clip(eigenvalues_kd, 0.0, None)
-        along_nkd = np.einsum("kde,nkd->nke", vectors_kdd,
-                              U_test[:, None, :] - centers[None]) ** 2
-        for alpha in alphas:
-            for sigma in sigmas:
-                variances_kd = alpha * eigenvalues_kd + sigma**2 + floor
-                log_k = -0.5 * (along_nkd / variances_kd).sum(-1) - 0.5 * (
-                    np.log(variances_kd).sum(-1) + d * np.log(2 * np.pi))
-                value = mean_log_likelihood(log_k)
-                if value > best[0]:
-                    best = (value, (m, alpha, sigma))
+        values = eigenbasis_log_likelihoods(U_test, centers, vectors_kdd, [
+            alpha * eigenvalues_kd + sigma**2 + floor for alpha, sigma in settings])
+        i = int(np.argmax(values))  # the first of equals, as in a loop keeping the larger
+        if values[i] > best[0]:
+            best = (float(values[i]), (m, *settings[i]))
     return best
 
 
 def isotropic_ceiling(U_test, centers, sigmas=ISOTROPIC_SIGMAS):
     """Best test log-likelihood of the equal-weight :math:`N(z_k, \\sigma^2 I)` mixture."""
-    d = centers.shape[1]
-    squared = ((U_test[:, None, :] - centers[None]) ** 2).sum(-1)
-    return max((mean_log_likelihood(-0.5 * squared / s**2 - 0.5 * d * np.log(2 * np.pi * s**2)),
-                (s,)) for s in sigmas)
-
-
-def dense_mixture_log_likelihood(X_test, centers, covariances_kdd):
-    """Mean test log-likelihood of the equal-weight mixture :math:`N(z_k, C_k)`."""
-    precisions = np.linalg.inv(covariances_kdd)
-    _, log_det = np.linalg.slogdet(covariances_kdd)
-    diff_nkd = X_test[:, None, :] - centers[None]
-    quadratic = np.einsum("nki,kij,nkj->nk", diff_nkd, precisions, diff_nkd)
-    d = centers.shape[1]
-    return mean_log_likelihood(-0.5 * (quadratic + log_det + d * np.log(2 * np.pi)))
+    values = eigenbasis_log_likelihoods(U_test, centers, None,
+                                        [np.full(centers.shape, s**2) for s in sigmas])
+    i = int(np.argmax(values))
+    return float(values[i]), (sigmas[i],)
 
 
 def true_structure_ceiling(X_test, centers, neighbors=NEIGHBORS, alphas=TRUE_ALPHAS,
@@ -148,8 +129,8 @@ def true_structure_ceiling(X_test, centers, neighbors=NEIGHBORS, alphas=TRUE_ALP
         for alpha in alphas:
             for h in noise_scales:
                 # A tiny ridge: the lifted roll covariance is singular where h leaves it so.
-                value = dense_mixture_log_likelihood(
-                    X_test, centers, alpha * lifted + h * noise + 1e-9 * np.eye(6))
+                value = mixture_mean(log_kernels(
+                    X_test, centers, alpha * lifted + h * noise + 1e-9 * np.eye(6)))
                 if value > best[0]:
                     best = (value, (m, alpha, h))
     return best

@@ -39,25 +39,28 @@ import torch
 from scipy.special import logsumexp
 
 from wpokernel import WPOKernelScore
+from wpokernel.reductions import ScaledLowRank
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_wpo  # noqa: E402
 import run  # noqa: E402
 
+# The gallery's dense reference of a covariance structure, not a copy of it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from _gallery import dense_covariances  # noqa: E402
+
 SCALINGS = (0.5, 1.0, 2.0)
 
 
-def dense_covariances(structure, n_centers, local_scaling=1.0, floor_scaling=1.0):
-    r"""The :math:`C_k` of a fitted ``DiagonalLowRank`` or ``ScaledLowRank``, scaled."""
-    factors = np.asarray(structure.factors, dtype=float)
-    if hasattr(structure, "column_scales"):
-        factors = factors * np.asarray(structure.column_scales, dtype=float)[:, None, :]
-    d = factors.shape[1]
-    floor_kd = (np.broadcast_to(np.asarray(structure.variance, dtype=float), (n_centers,))[:, None]
-                * np.broadcast_to(np.asarray(structure.profile, dtype=float), (n_centers, d)))
-    return (local_scaling * factors @ factors.transpose(0, 2, 1)
-            + floor_scaling * floor_kd[:, :, None] * np.eye(d)
-            + structure.added_variance * np.eye(d))
+def scaled_covariances(structure, n_centers, local_scaling=1.0, floor_scaling=1.0):
+    r"""The :math:`C_k` of a fitted ``ScaledLowRank`` with its local part scaled by
+    :math:`c_L` (its column scales by :math:`\sqrt{c_L}`) and its floor by :math:`c_f`, as
+    dense matrices (the gallery's :func:`_gallery.dense_covariances`)."""
+    scaled = ScaledLowRank(floor_scaling * np.asarray(structure.variance, dtype=float),
+                           structure.profile, structure.factors,
+                           np.sqrt(local_scaling) * np.asarray(structure.column_scales, dtype=float),
+                           structure.added_variance)
+    return dense_covariances(scaled, n_centers, np.asarray(structure.factors).shape[1])
 
 
 def log_kernels(X, centers, covariances):
@@ -104,7 +107,7 @@ def measure(X_train, X_test, seed, scalings=SCALINGS):
     rows = []
     for c_local in scalings:
         for c_floor in scalings:
-            C = dense_covariances(model.field_.covariance, K, c_local, c_floor)
+            C = scaled_covariances(model.field_.covariance, K, c_local, c_floor)
             rows.append(("leave-self-out", c_local, c_floor,
                          leave_self_out(log_kernels(centers, centers, C), np.arange(K)),
                          mixture_mean(log_kernels(U_test, centers, C))))

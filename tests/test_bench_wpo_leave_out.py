@@ -26,14 +26,30 @@ def digits_model():
     return WPOKernelScore(max_steps=0, random_state=0, progress=False).fit(X[:200]), X[200:]
 
 
-def test_dense_covariances_give_the_engine_density(digits_model):
+def test_scaled_covariances_give_the_engine_density(digits_model):
     model, X_test = digits_model
     U = (X_test - model.mean_) / model.scale_
     field = model.field_
-    C = bench.dense_covariances(field.covariance, len(field.centers))
+    C = bench.scaled_covariances(field.covariance, len(field.centers))
     engine = mixture_moments(U, field.centers, field.covariance, backend="numpy").log_density
     assert bench.mixture_mean(bench.log_kernels(U, field.centers, C)) == pytest.approx(
         float(np.mean(engine)), rel=1e-9)
+
+
+def test_scaled_covariances_scale_the_local_part_and_the_floor_apart(digits_model):
+    # C(c_L, c_f) = c_L L + c_f F + a I is linear in each scaling: the differences of two
+    # scalings of one part are proportional.
+    model, _ = digits_model
+    structure, K = model.field_.covariance, len(model.field_.centers)
+
+    def C(c_local, c_floor):
+        return bench.scaled_covariances(structure, K, c_local, c_floor)
+
+    np.testing.assert_allclose(C(4, 1) - C(1, 1), 3 * (C(2, 1) - C(1, 1)), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(C(1, 4) - C(1, 1), 3 * (C(1, 2) - C(1, 1)), rtol=1e-9,
+                               atol=1e-12)
+    assert not np.allclose(C(2, 1), C(1, 2))  # the two parts differ
 
 
 def test_log_kernels_and_leave_self_out_match_scipy():
