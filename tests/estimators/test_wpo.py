@@ -297,8 +297,12 @@ def test_the_nearest_center_loss_with_every_center_is_the_full_loss(floor):
     got_grad = [p.grad.clone() for p in network.parameters()]
     network.zero_grad()
     expected.backward()
+    # Compared on the scale of each gradient, not element by element: with the local floor
+    # the dense reference itself moves by about 3e-11 of its largest entry when only the
+    # order of the batch changes, so entries that cancel to ~1e-5 differ by ~1e-12 between
+    # any two summation orders. A wrong term would move them by many orders more.
     for a, b in zip(got_grad, [p.grad for p in network.parameters()]):
-        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+        assert (a - b).abs().max() <= 1e-9 * b.abs().max()
 
 
 def test_local_floor_profiles_are_the_left_out_variances_of_each_neighbourhood():
