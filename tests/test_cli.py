@@ -1,4 +1,9 @@
-"""Tests of the ``wpokernel`` command line, run in a subprocess as a user would."""
+"""Tests of the ``wpokernel`` command line.
+
+The demo, help, argument errors and the end-to-end round trip run in a subprocess as a user
+would; the checks of bad files and outputs call :func:`wpokernel.cli.main` in this process,
+which is what the entry point runs, so that each case does not pay for importing torch.
+"""
 
 import os
 import subprocess
@@ -20,6 +25,21 @@ def _run_cli(*args, cwd):
         [sys.executable, "-m", "wpokernel.cli", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S,
     )
+
+
+@pytest.fixture
+def run_main(capsys, monkeypatch):
+    """``main(args)`` run in ``cwd``, with what ``_run_cli`` returns: exit code and output."""
+    from wpokernel.cli import main
+
+    def run(*args, cwd):
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 @pytest.mark.slow
@@ -166,7 +186,7 @@ def test_fit_wpo_with_parameters(files):
      "Expected method in"),
     ("model", ("score", "model.npz", "wide.npy"), "features"),
 ])
-def test_bad_input_is_one_line_and_exit_code_2(files, setup, args, message):
+def test_bad_input_is_one_line_and_exit_code_2(files, run_main, setup, args, message):
     folder = files[0]
     if setup == "nan.csv":
         (folder / "nan.csv").write_text("1,2\n3,nan\n")
@@ -185,7 +205,7 @@ def test_bad_input_is_one_line_and_exit_code_2(files, setup, args, message):
 
         EmpiricalScore(bandwidth=0.3).fit(files[1]).save(folder / "model.npz")
         np.save(folder / "wide.npy", np.zeros((4, 5)))
-    _assert_one_line_error(_run_cli(*args, cwd=folder), message)
+    _assert_one_line_error(run_main(*args, cwd=folder), message)
 
 
 def test_bad_parameter_syntax_is_an_argparse_error(files):
@@ -194,27 +214,27 @@ def test_bad_parameter_syntax_is_an_argparse_error(files):
     assert "Traceback" not in result.stderr
 
 
-def test_outputs_are_checked_before_any_work_and_never_overwritten(files):
+def test_outputs_are_checked_before_any_work_and_never_overwritten(files, run_main):
     folder = files[0]
     # The output folder is checked before the data is even read: a missing data file would
     # otherwise be the error.
-    result = _run_cli("fit", "missing.npy", "-o", "no/such/dir/m.npz", cwd=folder)
+    result = run_main("fit", "missing.npy", "-o", "no/such/dir/m.npz", cwd=folder)
     _assert_one_line_error(result, "Expected an existing folder for the output")
-    result = _run_cli("fit", "train.npy", "--model", "empirical", "-o", "m_emp", cwd=folder)
+    result = run_main("fit", "train.npy", "--model", "empirical", "-o", "m_emp", cwd=folder)
     assert result.returncode == 0 and "saved to m_emp.npz" in result.stdout
     # The name fit was given finds the model file it wrote.
-    assert _run_cli("sample", "m_emp", "-n", "3", "-o", "s.npy", cwd=folder).returncode == 0
+    assert run_main("sample", "m_emp", "-n", "3", "-o", "s.npy", cwd=folder).returncode == 0
     precious = folder / "precious.csv"
     precious.write_text("keep me")
-    result = _run_cli("sample", "m_emp.npz", "-n", "3", "-o", "precious.csv", cwd=folder)
+    result = run_main("sample", "m_emp.npz", "-n", "3", "-o", "precious.csv", cwd=folder)
     _assert_one_line_error(result, "exists already; pass --force to overwrite it")
     assert precious.read_text() == "keep me"
-    result = _run_cli("fit", "train.npy", "--model", "empirical", "-o", "m_emp", cwd=folder)
+    result = run_main("fit", "train.npy", "--model", "empirical", "-o", "m_emp", cwd=folder)
     _assert_one_line_error(result, "'m_emp.npz' exists already")
-    assert _run_cli("sample", "m_emp.npz", "-n", "3", "-o", "precious.csv", "--force",
+    assert run_main("sample", "m_emp.npz", "-n", "3", "-o", "precious.csv", "--force",
                     cwd=folder).returncode == 0
     assert np.loadtxt(precious, delimiter=",").shape == (3, 2)
     (folder / "adir.csv").mkdir()
-    result = _run_cli("sample", "m_emp.npz", "-n", "3", "-o", "adir.csv", cwd=folder)
+    result = run_main("sample", "m_emp.npz", "-n", "3", "-o", "adir.csv", cwd=folder)
     _assert_one_line_error(result, "Expected an output file, got the existing folder 'adir.csv'")
     assert not (folder / "adir.csv.npz").exists()

@@ -186,11 +186,14 @@ def _model_output(path):
 
 
 def _run_fit(args):
-    from wpokernel import estimators
     from wpokernel._data_files import check_output_path, read_data
 
     output = check_output_path(_model_output(args.output), (".npz",), force=args.force)
     X = read_data(args.data)
+    # Only now: the estimators bring torch and scikit-learn (seconds), and a bad path or
+    # data file should be reported at once.
+    from wpokernel import estimators
+
     cls = getattr(estimators, MODELS[args.model])
     model = cls()
     params = dict(args.param)
