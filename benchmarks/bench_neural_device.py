@@ -11,7 +11,7 @@ the same), one fit of ``--steps`` optimizer steps without validation at each pre
 
 after a warm-up fit of a few steps (CUDA kernels, allocator). Also the wall time of sampling
 256 images by the default Heun sampler. ``--quick`` runs tiny versions on the CPU (the GPU
-check's dry run).
+check's dry run): narrow networks, batches of 16, one warm-up step, 16 images sampled.
 """
 
 import argparse
@@ -41,19 +41,20 @@ def _synchronize(device):
         torch.cuda.synchronize()
 
 
-def measure(X, device, network, precision, steps, extra):
-    """Images per second of one fit, and the seconds of sampling N_SAMPLED images."""
+def measure(X, device, network, precision, steps, extra, warm_up=WARM_UP_STEPS,
+            n_sampled=N_SAMPLED):
+    """Images per second of one fit, and the seconds of sampling ``n_sampled`` images."""
     settings = {"image_shape": MNIST_IMAGE_SHAPE, "network": network, "precision": precision,
                 "device": device, "validation_fraction": 0, "random_state": 0,
                 "progress": False, **extra}
-    NeuralScore(max_steps=WARM_UP_STEPS, **settings).fit(X)
+    NeuralScore(max_steps=warm_up, **settings).fit(X)
     _synchronize(device)
     start = time.perf_counter()
     model = NeuralScore(max_steps=steps, **settings).fit(X)
     _synchronize(device)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    model.sample(N_SAMPLED, random_state=0)
+    model.sample(n_sampled, random_state=0)
     return model.batch_size * steps / fit_seconds, time.perf_counter() - start
 
 
@@ -65,13 +66,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = "cpu" if args.quick or not torch.cuda.is_available() else "cuda"
     steps = 3 if args.quick else args.steps
-    extra = {"width": 8, "n_steps": 4, "n_centers": 16} if args.quick else {}
+    extra = ({"width": 8, "n_steps": 4, "n_centers": 16, "batch_size": 16} if args.quick
+             else {})
+    sizes = {"warm_up": 1, "n_sampled": 16} if args.quick else {}
     X = _data(args.mnist, 2000, 0)
     print(f"device {device}: {torch.cuda.get_device_name(0) if device == 'cuda' else 'CPU'}")
-    print("network | precision | training images/s | sample 256 images (s)")
+    print(f"network | precision | training images/s | "
+          f"sample {sizes.get('n_sampled', N_SAMPLED)} images (s)")
     for network in ("unet", "kernel-attention"):
         for precision in ("float32", "bfloat16"):
-            throughput, sample_seconds = measure(X, device, network, precision, steps, extra)
+            throughput, sample_seconds = measure(X, device, network, precision, steps, extra,
+                                                 **sizes)
             print(f"{network} | {precision} | {throughput:.0f} | {sample_seconds:.2f}", flush=True)
     return 0
 
