@@ -79,7 +79,7 @@ def trajectories(model, x0, times, random_state, progress):
 
 
 def exact_marginal(model, t, n_samples, random_state):
-    """Exact draws of :math:`p_t` for the linear interpolant, in the data's units:
+    r"""Exact draws of :math:`p_t` for the linear interpolant, in the data's units:
     :math:`\mu + \rho ((1 - t) u_0 + t u_1)` (``target_field_`` is standardized)."""
     rng = np.random.RandomState(random_state)
     u1 = model.target_field_.sample(n_samples, random_state=rng)
