@@ -41,8 +41,7 @@ def _synchronize(device):
         torch.cuda.synchronize()
 
 
-def measure(X, device, network, precision, steps, extra, warm_up=WARM_UP_STEPS,
-            n_sampled=N_SAMPLED):
+def measure(X, device, network, precision, steps, extra, warm_up, n_sampled):
     """Images per second of one fit, and the seconds of sampling ``n_sampled`` images."""
     settings = {"image_shape": MNIST_IMAGE_SHAPE, "network": network, "precision": precision,
                 "device": device, "validation_fraction": 0, "random_state": 0,
@@ -68,15 +67,14 @@ def main(argv=None):
     steps = 3 if args.quick else args.steps
     extra = ({"width": 8, "n_steps": 4, "n_centers": 16, "batch_size": 16} if args.quick
              else {})
-    sizes = {"warm_up": 1, "n_sampled": 16} if args.quick else {}
+    warm_up, n_sampled = (1, 16) if args.quick else (WARM_UP_STEPS, N_SAMPLED)
     X = _data(args.mnist, 2000, 0)
     print(f"device {device}: {torch.cuda.get_device_name(0) if device == 'cuda' else 'CPU'}")
-    print(f"network | precision | training images/s | "
-          f"sample {sizes.get('n_sampled', N_SAMPLED)} images (s)")
+    print(f"network | precision | training images/s | sample {n_sampled} images (s)")
     for network in ("unet", "kernel-attention"):
         for precision in ("float32", "bfloat16"):
             throughput, sample_seconds = measure(X, device, network, precision, steps, extra,
-                                                 **sizes)
+                                                 warm_up, n_sampled)
             print(f"{network} | {precision} | {throughput:.0f} | {sample_seconds:.2f}", flush=True)
     return 0
 
