@@ -221,11 +221,13 @@ def _run_sample(args):
 
 def _run_evaluate(args):
     from wpokernel._data_files import read_data
+
+    # The data files first, as in fit: the diagnostics and the model bring torch (seconds).
+    X_train, X_test = read_data(args.train), read_data(args.test)
     from wpokernel.diagnostics import evaluate
 
     model = _load_model(args.model, progress=not args.no_progress)
-    result = evaluate(model, read_data(args.train), read_data(args.test),
-                      n_samples=args.n_samples, random_state=args.seed)
+    result = evaluate(model, X_train, X_test, n_samples=args.n_samples, random_state=args.seed)
     print(result.to_table())
 
 
@@ -234,11 +236,12 @@ def _run_score(args):
 
     if args.output is not None:
         check_output_path(args.output, force=args.force)
+    X = read_data(args.data)  # before the model, as in fit
     model = _load_model(args.model)
     if not hasattr(model, "score_samples"):
         raise ValueError(f"Expected a model with a log-density, got {type(model).__name__}, "
                          "which has none.")
-    log_density = model.score_samples(read_data(args.data))
+    log_density = model.score_samples(X)
     print(f"mean log-likelihood: {log_density.mean():.6g} nats over {len(log_density)} points")
     if args.output is not None:
         write_data(args.output, log_density)
